@@ -1,0 +1,3 @@
+from harbourmaster.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,88 @@
+"""The tenant configuration: its published JSON Schema, validation and defaults.
+
+A tenant stores only what it chose; ``effective_config`` lays that over the defaults
+the schema declares, so a new default reaches every tenant that did not choose.
+"""
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SCHEMA_PATH = Path(__file__).parent / "schema" / "tenant-config.schema.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigError:
+    path: str  # a JSON Pointer into the submitted config, "/" for the whole document
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class TenantConfigInvalid(ValueError):
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        super().__init__("; ".join(str(error) for error in errors))
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(config_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _pointer(path) -> str:
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def config_errors(config: Any) -> list[ConfigError]:
+    errors = _validator().iter_errors(config)
+    found = [ConfigError(_pointer(error.absolute_path), error.message) for error in errors]
+    return sorted(found, key=lambda error: (error.path, error.message))
+
+
+def config_validate(config: Any) -> dict[str, Any]:
+    """Return the config unchanged if the schema accepts it; raise with every error otherwise."""
+    errors = config_errors(config)
+    if errors:
+        raise TenantConfigInvalid(errors)
+    return config
+
+
+def _defaults(schema: dict[str, Any]) -> Any:
+    if "default" in schema:
+        return copy.deepcopy(schema["default"])
+    if schema.get("type") == "object" and "properties" in schema:
+        values = {name: _defaults(child) for name, child in schema["properties"].items()}
+        return {name: value for name, value in values.items() if value is not None}
+    return None
+
+
+@cache
+def _config_defaults() -> dict[str, Any]:
+    return _defaults(config_schema())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def effective_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The stored config laid over the schema's defaults."""
+    return _merge(copy.deepcopy(_config_defaults()), config)

@@ -1,0 +1,134 @@
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+from oauth2_provider.models import AbstractApplication, ApplicationManager
+
+from harbourmaster.records import AppendOnlyModel
+from tenants.scoping import TenantScopedManager
+
+
+class Tenant(models.Model):
+    """A subsidiary or one of its systems: owns clients, purposes and a config."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # What the tenant chose; defaults are laid under it by tenants.config.effective_config.
+    config = models.JSONField(default=dict, blank=True)
+    config_version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class TenantConfigRevision(AppendOnlyModel):
+    """Every version a tenant's config has had, and who set it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="config_revisions")
+    version = models.PositiveIntegerField()
+    config = models.JSONField()
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="tenant_config_version_unique")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} v{self.version}"
+
+
+class Client(AbstractApplication):
+    """An OAuth client of one tenant: django-oauth-toolkit's swapped application model.
+
+    Its secrets live in ClientSecret (several may be active during a rotation); the
+    inherited ``client_secret`` column stays empty. ``objects`` is global because
+    django-oauth-toolkit resolves a client by its globally unique client_id before any
+    tenant is known; tenant-facing code reads clients through ``Client.scoped``.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="clients")
+    allowed_scopes = models.JSONField(default=list, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApplicationManager()
+    scoped = TenantScopedManager()
+
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        default_manager_name = "objects"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "-id"], name="client_tenant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.client_id} ({self.tenant_id})"
+
+    def natural_key(self) -> tuple[str]:
+        return (self.client_id,)
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def is_first_party(self) -> bool:
+        return self.skip_authorization
+
+    def is_usable(self, request) -> bool:
+        return not self.is_disabled and super().is_usable(request)
+
+
+class ClientSecretQuerySet(models.QuerySet):
+    def active(self) -> "ClientSecretQuerySet":
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=Now())
+        )
+
+
+class ClientSecret(models.Model):
+    """One secret of a confidential client, stored only as a keyed hash.
+
+    Several can be active at once, so that a rotation has an overlap: the old secret
+    gets an ``expires_at`` and keeps working until then.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secrets")
+    secret_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the secret, so operators can tell secrets apart.
+    prefix = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=200)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedManager(tenant_field="client__tenant")
+    all_tenants = ClientSecretQuerySet.as_manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.client_id})"
+
+    @property
+    def masked(self) -> str:
+        return f"{self.prefix}{'•' * 8}"
+
+    def is_active(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)

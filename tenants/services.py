@@ -1,0 +1,226 @@
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+from harbourmaster.actors import Actor
+from tenants.config import config_validate, effective_config
+from tenants.credentials import secret_display_prefix, secret_generate, secret_hash
+from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
+from tenants.selectors import tenant_config_cache_key
+
+
+class ConfigVersionConflict(Exception):
+    """The config changed since the caller read it (optimistic concurrency)."""
+
+    def __init__(self, current_version: int):
+        self.current_version = current_version
+        super().__init__(f"the config is at version {current_version}; read it again and reapply your change")
+
+
+def _forget_config(tenant_id: int) -> None:
+    transaction.on_commit(lambda: cache.delete(tenant_config_cache_key(tenant_id)))
+
+
+@transaction.atomic
+def tenant_create(
+    *, actor: Actor, slug: str, name: str, contact_email: str, config: dict[str, Any] | None = None
+) -> Tenant:
+    config = config_validate({} if config is None else config)
+    tenant = Tenant(slug=slug, name=name, contact_email=contact_email, config=config)
+    tenant.full_clean()
+    tenant.save()
+    TenantConfigRevision.objects.create(tenant=tenant, version=1, config=config, actor=str(actor))
+    return tenant
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
+
+
+@transaction.atomic
+def tenant_config_update(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    config: dict[str, Any],
+    expected_version: int | None = None,
+    partial: bool = False,
+) -> Tenant:
+    """Replace (or merge-patch, with ``partial``) the tenant's config.
+
+    With ``expected_version`` the write happens only if nobody changed the config since
+    the caller read that version; otherwise ConfigVersionConflict, and nothing changes.
+    """
+    current = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if expected_version is not None and expected_version != current.config_version:
+        raise ConfigVersionConflict(current.config_version)
+    new_config = config_validate(_merge_patch(current.config, config) if partial else config)
+    Tenant.objects.filter(pk=tenant.pk).update(
+        config=new_config, config_version=F("config_version") + 1, updated_at=timezone.now()
+    )
+    tenant.refresh_from_db(fields=["config", "config_version", "updated_at"])
+    TenantConfigRevision.objects.create(
+        tenant=tenant, version=tenant.config_version, config=new_config, actor=str(actor)
+    )
+    _forget_config(tenant.pk)
+    return tenant
+
+
+def _tenant_set_status(tenant: Tenant, status: str) -> Tenant:
+    tenant.status = status
+    tenant.save(update_fields=["status", "updated_at"])
+    _forget_config(tenant.pk)
+    return tenant
+
+
+@transaction.atomic
+def tenant_suspend(*, actor: Actor, tenant: Tenant) -> Tenant:
+    return _tenant_set_status(tenant, Tenant.Status.SUSPENDED)
+
+
+@transaction.atomic
+def tenant_activate(*, actor: Actor, tenant: Tenant) -> Tenant:
+    return _tenant_set_status(tenant, Tenant.Status.ACTIVE)
+
+
+# --- Clients and their secrets ----------------------------------------------------------
+
+ALLOWED_GRANTS = {
+    Client.CLIENT_CONFIDENTIAL: {Client.GRANT_CLIENT_CREDENTIALS, Client.GRANT_AUTHORIZATION_CODE},
+    Client.CLIENT_PUBLIC: {Client.GRANT_AUTHORIZATION_CODE},
+}
+
+
+def _validate_client_shape(*, tenant: Tenant, client_type: str, grant_type: str, allowed_scopes: list[str]) -> None:
+    errors = {}
+    if grant_type not in ALLOWED_GRANTS.get(client_type, set()):
+        errors["authorization_grant_type"] = (
+            f"a {client_type} client may use {', '.join(sorted(ALLOWED_GRANTS.get(client_type, [])) or 'no grant')}; "
+            "implicit and password grants are not offered"
+        )
+    tenant_scopes = set(effective_config(tenant.config)["allowed_scopes"]) | {"openid"}
+    if grant_type == Client.GRANT_CLIENT_CREDENTIALS:
+        tenant_scopes = None  # machine clients carry API scopes, checked by the API
+    if tenant_scopes is not None and not set(allowed_scopes) <= tenant_scopes:
+        errors["allowed_scopes"] = (
+            f"not allowed for this tenant: {', '.join(sorted(set(allowed_scopes) - tenant_scopes))}"
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _secret_issue(*, actor: Actor, client: Client, expires_at: datetime | None = None) -> str:
+    secret = secret_generate()
+    ClientSecret.all_tenants.create(
+        client=client,
+        secret_hash=secret_hash(secret),
+        prefix=secret_display_prefix(secret),
+        created_by=str(actor),
+        expires_at=expires_at,
+    )
+    return secret
+
+
+@transaction.atomic
+def client_create(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    name: str,
+    client_type: str,
+    grant_type: str,
+    redirect_uris: list[str] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    allowed_scopes: list[str] | None = None,
+    first_party: bool = True,
+) -> tuple[Client, str | None]:
+    """Create a client; returns it with its first secret (None for a public client).
+
+    The secret is returned exactly once: only its hash is stored.
+    """
+    allowed_scopes = list(allowed_scopes or [])
+    _validate_client_shape(tenant=tenant, client_type=client_type, grant_type=grant_type, allowed_scopes=allowed_scopes)
+    client = Client(
+        tenant=tenant,
+        name=name,
+        client_type=client_type,
+        authorization_grant_type=grant_type,
+        redirect_uris=" ".join(redirect_uris or []),
+        post_logout_redirect_uris=" ".join(post_logout_redirect_uris or []),
+        allowed_scopes=allowed_scopes,
+        skip_authorization=first_party,
+        client_secret="",
+        hash_client_secret=False,
+        algorithm=Client.RS256_ALGORITHM if grant_type == Client.GRANT_AUTHORIZATION_CODE else Client.NO_ALGORITHM,
+    )
+    client.full_clean(exclude=["client_secret", "user"])
+    client.save()
+    secret = _secret_issue(actor=actor, client=client) if client_type == Client.CLIENT_CONFIDENTIAL else None
+    return client, secret
+
+
+def _require_confidential(client: Client) -> None:
+    if client.client_type != Client.CLIENT_CONFIDENTIAL:
+        raise ValidationError({"client_type": "a public client has no secret"})
+
+
+@transaction.atomic
+def client_secret_rotate(*, actor: Actor, client: Client, overlap_until: datetime | None = None) -> str:
+    """Issue a new secret; the current ones keep working until ``overlap_until`` (now if None)."""
+    _require_confidential(client)
+    now = timezone.now()
+    overlap_until = overlap_until or now
+    if overlap_until < now:
+        raise ValidationError({"overlap_until": "must not be in the past"})
+    old = ClientSecret.all_tenants.select_for_update().filter(client=client).active()
+    old.filter(expires_at__isnull=True).update(expires_at=overlap_until)
+    old.filter(expires_at__gt=overlap_until).update(expires_at=overlap_until)
+    return _secret_issue(actor=actor, client=client)
+
+
+@transaction.atomic
+def client_secret_revoke(*, actor: Actor, secret: ClientSecret) -> ClientSecret:
+    if secret.revoked_at is None:
+        secret.revoked_at = timezone.now()
+        secret.save(update_fields=["revoked_at"])
+    return secret
+
+
+def _client_tokens_revoke(client: Client) -> None:
+    now = timezone.now()
+    get_refresh_token_model().objects.filter(application=client, revoked__isnull=True).update(revoked=now)
+    get_access_token_model().objects.filter(application=client).delete()
+    get_grant_model().objects.filter(application=client).delete()
+
+
+@transaction.atomic
+def client_disable(*, actor: Actor, client: Client) -> Client:
+    """Disable at once: the client can no longer authenticate, and its tokens die with it."""
+    if client.disabled_at is None:
+        client.disabled_at = timezone.now()
+        client.save(update_fields=["disabled_at", "updated"])
+    _client_tokens_revoke(client)
+    return client
+
+
+@transaction.atomic
+def client_enable(*, actor: Actor, client: Client) -> Client:
+    if client.disabled_at is not None:
+        client.disabled_at = None
+        client.save(update_fields=["disabled_at", "updated"])
+    return client
