@@ -140,7 +140,7 @@ def _consent_change(
     if consent and consent.state == state and consent.version_id == statement.pk:
         return consent  # already so: an idempotent repeat records nothing twice
 
-    ConsentRecord.objects.create(
+    ConsentRecord.all_tenants.create(
         tenant=purpose.tenant,
         user=user,
         purpose=purpose,

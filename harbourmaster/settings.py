@@ -184,15 +184,28 @@ LOGIN_REDIRECT_URL = "/"
 # --- Mail ------------------------------------------------------------------------------
 
 OUTBOX_DIR = VAR_DIR / "outbox"
-EMAIL_BACKEND = envstr("EMAIL_BACKEND", "harbourmaster.mail.ConsoleAndFileBackend")
-EMAIL_FILE_PATH = OUTBOX_DIR / "email"
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Harbourmaster <no-reply@localhost>")
 if envstr("EMAIL_HOST"):
-    EMAIL_HOST = envstr("EMAIL_HOST")
-    EMAIL_PORT = envint("EMAIL_PORT", 587)
-    EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": envstr("EMAIL_HOST"),
+                "port": envint("EMAIL_PORT", 587),
+                "username": envstr("EMAIL_HOST_USER", ""),
+                "password": envstr("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": envbool("EMAIL_USE_TLS", True),
+                "timeout": envint("EMAIL_TIMEOUT", 10),
+            },
+        }
+    }
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "harbourmaster.mail.ConsoleAndFileBackend",
+            "OPTIONS": {"file_path": str(OUTBOX_DIR / "email")},
+        }
+    }
 
 # --- HTTP and security -----------------------------------------------------------------
 

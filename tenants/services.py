@@ -166,7 +166,7 @@ def client_create(
         skip_authorization=first_party,
         client_secret="",
         hash_client_secret=False,
-        algorithm=Client.RS256_ALGORITHM if grant_type == Client.GRANT_AUTHORIZATION_CODE else Client.NO_ALGORITHM,
+        algorithm=Client.NO_ALGORITHM,  # ID-token signing keys arrive with the OIDC provider
     )
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
