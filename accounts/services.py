@@ -89,6 +89,9 @@ def user_profile_update(*, actor: Actor, user: User, changes: dict[str, Any]) ->
 @transaction.atomic
 def membership_link(*, actor: Actor, user: User, tenant, source: str, external_id: str | None = None) -> Membership:
     """Record that ``tenant`` knows ``user`` (and under which id of its own)."""
+    taken = Membership.all_tenants.filter(tenant=tenant, external_id=external_id).exclude(user=user)
+    if external_id and taken.exists():
+        raise ValidationError({"external_id": "this tenant already uses that id for another user"})
     membership = _membership_ensure(user=user, tenant=tenant, source=source, external_id=external_id)
     if external_id and membership.external_id != external_id:
         membership.external_id = external_id
