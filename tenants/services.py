@@ -4,7 +4,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
@@ -12,6 +12,7 @@ from harbourmaster.actors import Actor
 from tenants.config import config_validate, effective_config
 from tenants.credentials import secret_display_prefix, secret_generate, secret_hash
 from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
+from tenants.scopes import API_SCOPES, PLATFORM_SCOPE
 from tenants.selectors import tenant_config_cache_key
 
 
@@ -81,6 +82,17 @@ def tenant_config_update(
     return tenant
 
 
+@transaction.atomic
+def tenant_update(*, actor: Actor, tenant: Tenant, name: str | None = None, contact_email: str | None = None) -> Tenant:
+    if name is not None:
+        tenant.name = name
+    if contact_email is not None:
+        tenant.contact_email = contact_email
+    tenant.full_clean()
+    tenant.save(update_fields=["name", "contact_email", "updated_at"])
+    return tenant
+
+
 def _tenant_set_status(tenant: Tenant, status: str) -> Tenant:
     tenant.status = status
     tenant.save(update_fields=["status", "updated_at"])
@@ -106,20 +118,23 @@ ALLOWED_GRANTS = {
 }
 
 
-def _validate_client_shape(*, tenant: Tenant, client_type: str, grant_type: str, allowed_scopes: list[str]) -> None:
+def _validate_client_shape(
+    *, actor: Actor, tenant: Tenant, client_type: str, grant_type: str, allowed_scopes: list[str]
+) -> None:
     errors = {}
     if grant_type not in ALLOWED_GRANTS.get(client_type, set()):
         errors["authorization_grant_type"] = (
-            f"a {client_type} client may use {', '.join(sorted(ALLOWED_GRANTS.get(client_type, [])) or 'no grant')}; "
+            f"a {client_type} client may use {', '.join(sorted(ALLOWED_GRANTS.get(client_type, [])))}; "
             "implicit and password grants are not offered"
         )
-    tenant_scopes = set(effective_config(tenant.config)["allowed_scopes"]) | {"openid"}
     if grant_type == Client.GRANT_CLIENT_CREDENTIALS:
-        tenant_scopes = None  # machine clients carry API scopes, checked by the API
-    if tenant_scopes is not None and not set(allowed_scopes) <= tenant_scopes:
-        errors["allowed_scopes"] = (
-            f"not allowed for this tenant: {', '.join(sorted(set(allowed_scopes) - tenant_scopes))}"
-        )
+        # Machine clients carry API scopes; only platform staff may hand out the platform scope.
+        allowed = set(API_SCOPES) - ({PLATFORM_SCOPE} if actor.kind not in ("staff", "system") else set())
+    else:
+        allowed = set(effective_config(tenant.config)["allowed_scopes"]) | {"openid"}
+    refused = sorted(set(allowed_scopes) - allowed)
+    if refused:
+        errors["allowed_scopes"] = f"not allowed for this client: {', '.join(refused)}"
     if errors:
         raise ValidationError(errors)
 
@@ -154,7 +169,9 @@ def client_create(
     The secret is returned exactly once: only its hash is stored.
     """
     allowed_scopes = list(allowed_scopes or [])
-    _validate_client_shape(tenant=tenant, client_type=client_type, grant_type=grant_type, allowed_scopes=allowed_scopes)
+    _validate_client_shape(
+        actor=actor, tenant=tenant, client_type=client_type, grant_type=grant_type, allowed_scopes=allowed_scopes
+    )
     client = Client(
         tenant=tenant,
         name=name,
@@ -166,12 +183,56 @@ def client_create(
         skip_authorization=first_party,
         client_secret="",
         hash_client_secret=False,
-        algorithm=Client.NO_ALGORITHM,  # ID-token signing keys arrive with the OIDC provider
+        algorithm=Client.RS256_ALGORITHM if grant_type == Client.GRANT_AUTHORIZATION_CODE else Client.NO_ALGORITHM,
     )
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
     secret = _secret_issue(actor=actor, client=client) if client_type == Client.CLIENT_CONFIDENTIAL else None
     return client, secret
+
+
+CLIENT_UPDATABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "first_party"}
+
+
+@transaction.atomic
+def client_update(*, actor: Actor, client: Client, changes: dict[str, Any]) -> Client:
+    unknown = sorted(set(changes) - CLIENT_UPDATABLE)
+    if unknown:
+        raise ValidationError({name: "cannot be changed" for name in unknown})
+    if "allowed_scopes" in changes:
+        _validate_client_shape(
+            actor=actor,
+            tenant=client.tenant,
+            client_type=client.client_type,
+            grant_type=client.authorization_grant_type,
+            allowed_scopes=changes["allowed_scopes"],
+        )
+        client.allowed_scopes = list(changes["allowed_scopes"])
+    for name in ("redirect_uris", "post_logout_redirect_uris"):
+        if name in changes:
+            setattr(client, name, " ".join(changes[name]))
+    if "name" in changes:
+        client.name = changes["name"]
+    if "first_party" in changes:
+        client.skip_authorization = changes["first_party"]
+    client.full_clean(exclude=["client_secret", "user"])
+    client.save()
+    return client
+
+
+class ClientInUse(Exception):
+    """The client is named by records (consents, access audit) and cannot be deleted: disable it."""
+
+
+@transaction.atomic
+def client_delete(*, actor: Actor, client: Client) -> None:
+    """Delete a client that nothing records; one that records name can only be disabled."""
+    _client_tokens_revoke(client)
+    try:
+        with transaction.atomic():
+            client.delete()
+    except ProtectedError:
+        raise ClientInUse(f"client {client.client_id} is named in records; disable it instead") from None
 
 
 def _require_confidential(client: Client) -> None:
@@ -224,3 +285,23 @@ def client_enable(*, actor: Actor, client: Client) -> Client:
         client.disabled_at = None
         client.save(update_fields=["disabled_at", "updated"])
     return client
+
+
+ADMIN_CLIENT_SCOPES = sorted(set(API_SCOPES) - {PLATFORM_SCOPE})
+
+
+@transaction.atomic
+def tenant_onboard(
+    *, actor: Actor, slug: str, name: str, contact_email: str, config: dict[str, Any] | None = None
+) -> tuple[Tenant, Client, str]:
+    """Create a tenant and its first admin client in one step; the secret is returned once."""
+    tenant = tenant_create(actor=actor, slug=slug, name=name, contact_email=contact_email, config=config)
+    client, secret = client_create(
+        actor=actor,
+        tenant=tenant,
+        name=f"{name} admin",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        grant_type=Client.GRANT_CLIENT_CREDENTIALS,
+        allowed_scopes=ADMIN_CLIENT_SCOPES,
+    )
+    return tenant, client, secret

@@ -1,0 +1,131 @@
+from rest_framework import serializers
+
+from harbourmaster.api.views import StrictSerializer
+from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "contact_email", "status", "config_version", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TenantUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    contact_email = serializers.EmailField(required=False)
+
+
+class ConfigSerializer(serializers.Serializer):
+    version = serializers.IntegerField(source="config_version")
+    config = serializers.JSONField(help_text="What the tenant chose.")
+    effective = serializers.JSONField(help_text="The config with the schema's defaults filled in.")
+
+
+class ConfigRevisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TenantConfigRevision
+        fields = ["version", "config", "actor", "created_at"]
+
+
+class ClientSecretSerializer(serializers.ModelSerializer):
+    masked = serializers.CharField(read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ClientSecret
+        fields = ["id", "masked", "created_at", "created_by", "expires_at", "revoked_at", "active"]
+
+    def get_active(self, secret) -> bool:
+        return secret.is_active()
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    grant_type = serializers.CharField(source="authorization_grant_type")
+    redirect_uris = serializers.SerializerMethodField()
+    post_logout_redirect_uris = serializers.SerializerMethodField()
+    first_party = serializers.BooleanField(source="skip_authorization")
+    secrets = ClientSecretSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Client
+        fields = [
+            "client_id",
+            "name",
+            "client_type",
+            "grant_type",
+            "redirect_uris",
+            "post_logout_redirect_uris",
+            "allowed_scopes",
+            "first_party",
+            "disabled_at",
+            "created",
+            "updated",
+            "secrets",
+        ]
+        read_only_fields = fields
+
+    def get_redirect_uris(self, client) -> list[str]:
+        return client.redirect_uris.split()
+
+    def get_post_logout_redirect_uris(self, client) -> list[str]:
+        return client.post_logout_redirect_uris.split()
+
+
+class ClientWithSecretSerializer(ClientSerializer):
+    client_secret = serializers.CharField(read_only=True, help_text="Shown only in this response.")
+
+    class Meta(ClientSerializer.Meta):
+        fields = [*ClientSerializer.Meta.fields, "client_secret"]
+
+
+class ClientCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255)
+    client_type = serializers.ChoiceField(choices=[Client.CLIENT_CONFIDENTIAL, Client.CLIENT_PUBLIC])
+    grant_type = serializers.ChoiceField(choices=[Client.GRANT_CLIENT_CREDENTIALS, Client.GRANT_AUTHORIZATION_CODE])
+    redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, default=list, max_length=20)
+    post_logout_redirect_uris = serializers.ListField(
+        child=serializers.URLField(), required=False, default=list, max_length=20
+    )
+    allowed_scopes = serializers.ListField(child=serializers.CharField(max_length=64), default=list, max_length=20)
+    first_party = serializers.BooleanField(default=True)
+
+
+class ClientUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255, required=False)
+    redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)
+    post_logout_redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)
+    allowed_scopes = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=20)
+    first_party = serializers.BooleanField(required=False)
+
+
+class RotateSerializer(StrictSerializer):
+    overlap_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=30 * 24 * 3600,
+        default=0,
+        help_text="How long the current secrets keep working alongside the new one (0: they stop now).",
+    )
+
+
+class RotatedSecretSerializer(serializers.Serializer):
+    client_secret = serializers.CharField(help_text="Shown only in this response.")
+    previous_secrets_expire_at = serializers.DateTimeField()
+
+
+class TenantOnboardSerializer(StrictSerializer):
+    slug = serializers.SlugField(max_length=63)
+    name = serializers.CharField(max_length=200)
+    contact_email = serializers.EmailField()
+    config = serializers.JSONField(default=dict)
+
+
+class TenantOnboardedSerializer(serializers.Serializer):
+    tenant = TenantSerializer()
+    admin_client = ClientWithSecretSerializer()
+
+
+class TenantOperatorUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    contact_email = serializers.EmailField(required=False)
+    status = serializers.ChoiceField(choices=Tenant.Status.choices, required=False)

@@ -1,0 +1,57 @@
+from datetime import timedelta
+
+import pytest
+from oauth2_provider.models import get_access_token_model
+from rest_framework.test import APIClient
+
+from harbourmaster.actors import Actor
+from tenants.services import client_disable, tenant_suspend
+from tests.api.conftest import assert_problem
+
+SYSTEM = Actor.system("tests")
+
+
+def _assert_unauthorised(response):
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"] == 'Bearer realm="harbourmaster-api"'
+
+
+def test_no_token_is_refused_with_www_authenticate(world):
+    _assert_unauthorised(APIClient().get("/api/v1/tenant"))
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer nonsense", "Bearer a b", "Bearer \u00e9t\u00e9"])
+def test_malformed_or_unknown_token_is_refused(world, header):
+    _assert_unauthorised(APIClient().get("/api/v1/tenant", HTTP_AUTHORIZATION=header))
+
+
+def test_expired_token_is_refused(world, issue_token):
+    token = issue_token(world.acme.backend, expires_in=timedelta(seconds=-1))
+    _assert_unauthorised(APIClient().get("/api/v1/tenant", HTTP_AUTHORIZATION=f"Bearer {token}"))
+
+
+def test_disabled_clients_token_is_refused(world, api_as):
+    api = api_as(world.acme.backend)
+    assert api.get("/api/v1/tenant").status_code == 200
+    client_disable(actor=SYSTEM, client=world.acme.backend)
+    _assert_unauthorised(api.get("/api/v1/tenant"))
+
+
+def test_suspended_tenants_token_is_refused(world, api_as):
+    api = api_as(world.acme.backend)
+    tenant_suspend(actor=SYSTEM, tenant=world.acme.tenant)
+    _assert_unauthorised(api.get("/api/v1/tenant"))
+
+
+def test_user_token_from_a_sign_in_is_not_an_api_token(world, issue_token):
+    token = issue_token(world.acme.backend)
+    get_access_token_model().objects.filter(application=world.acme.backend).update(user=world.alice)
+    _assert_unauthorised(APIClient().get("/api/v1/tenant", HTTP_AUTHORIZATION=f"Bearer {token}"))
+
+
+def test_missing_scope_is_forbidden(world, api_as):
+    api = api_as(world.acme.backend, ["users:read"])
+    assert_problem(api.get("/api/v1/tenant"), 403)
+    assert_problem(api.get("/api/v1/clients"), 403)
+    assert api.get("/api/v1/purposes").status_code == 200
+    assert_problem(api.post("/api/v1/purposes", {}, format="json"), 403)

@@ -1,0 +1,192 @@
+import pytest
+
+from consents.models import Channel
+from consents.services import consent_grant
+from harbourmaster.actors import Actor
+from tenants.models import Client, ClientSecret
+from tenants.selectors import client_secret_verify
+from tests.api.conftest import assert_problem
+
+
+def test_list_shows_own_clients_without_secrets(world, acme_admin):
+    response = acme_admin.get("/api/v1/clients")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert {c["client_id"] for c in results} == {world.acme.backend.client_id, world.acme.app.client_id}
+    assert world.acme.backend_secret not in response.content.decode()
+    backend = next(c for c in results if c["client_id"] == world.acme.backend.client_id)
+    assert backend["secrets"][0]["masked"].startswith(world.acme.backend_secret[:8])
+    assert "client_secret" not in backend
+
+
+def test_another_tenants_client_is_404_like_a_missing_one(world, acme_admin):
+    foreign = acme_admin.get(f"/api/v1/clients/{world.bolt.backend.client_id}")
+    missing = acme_admin.get("/api/v1/clients/no-such-client")
+    assert_problem(foreign, 404)
+    assert foreign.json() == missing.json()
+    for verb, url in [
+        ("patch", f"/api/v1/clients/{world.bolt.app.client_id}"),
+        ("delete", f"/api/v1/clients/{world.bolt.app.client_id}"),
+        ("post", f"/api/v1/clients/{world.bolt.backend.client_id}/rotate"),
+        ("post", f"/api/v1/clients/{world.bolt.backend.client_id}/disable"),
+        ("post", f"/api/v1/clients/{world.bolt.backend.client_id}/enable"),
+    ]:
+        assert_problem(getattr(acme_admin, verb)(url, {}, format="json"), 404)
+    assert Client.objects.filter(pk=world.bolt.app.pk, disabled_at__isnull=True).exists()
+
+
+def test_create_confidential_client_returns_secret_once(world, acme_admin):
+    response = acme_admin.post(
+        "/api/v1/clients",
+        {
+            "name": "CRM",
+            "client_type": "confidential",
+            "grant_type": "client-credentials",
+            "allowed_scopes": ["users:read"],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    client = Client.objects.get(client_id=body["client_id"])
+    assert client.tenant == world.acme.tenant
+    assert client_secret_verify(client=client, provided=body["client_secret"])
+    again = acme_admin.get(f"/api/v1/clients/{client.client_id}").json()
+    assert "client_secret" not in again and body["client_secret"] not in str(again)
+
+
+def test_create_public_app_client(world, acme_admin):
+    response = acme_admin.post(
+        "/api/v1/clients",
+        {
+            "name": "iOS app",
+            "client_type": "public",
+            "grant_type": "authorization-code",
+            "redirect_uris": ["https://app.acme.example/cb"],
+            "allowed_scopes": ["openid", "email"],
+            "first_party": False,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["client_secret"] is None and body["first_party"] is False
+    assert body["redirect_uris"] == ["https://app.acme.example/cb"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({"tenant": "bolt"}, "/tenant"),
+        ({"created": "2020-01-01T00:00:00Z"}, "/created"),
+        ({"allowed_scopes": ["platform:admin"]}, "/allowed_scopes"),
+        ({"grant_type": "password"}, "/grant_type"),
+        ({"client_type": "public"}, "/authorization_grant_type"),
+        ({"redirect_uris": ["not a url"]}, "/redirect_uris/0"),
+    ],
+)
+def test_create_refuses_what_a_client_may_not_set(world, api_as, payload, path):
+    api = api_as(world.acme.backend, ["tenant:admin", "users:read"])
+    base = {
+        "name": "X",
+        "client_type": "confidential",
+        "grant_type": "client-credentials",
+        "allowed_scopes": ["users:read"],
+    }
+    before = Client.objects.count()
+    assert_problem(api.post("/api/v1/clients", base | payload, format="json"), 400, path=path)
+    assert Client.objects.count() == before
+
+
+def test_create_refuses_scopes_beyond_the_callers_own(world, api_as):
+    api = api_as(world.acme.backend, ["tenant:admin"])
+    payload = {
+        "name": "X",
+        "client_type": "confidential",
+        "grant_type": "client-credentials",
+        "allowed_scopes": ["users:write"],
+    }
+    assert_problem(api.post("/api/v1/clients", payload, format="json"), 400, path="/allowed_scopes")
+
+
+def test_update_client(world, acme_admin):
+    response = acme_admin.patch(
+        f"/api/v1/clients/{world.acme.app.client_id}",
+        {"name": "Web", "redirect_uris": ["https://web.acme.example/cb"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    world.acme.app.refresh_from_db()
+    assert (world.acme.app.name, world.acme.app.redirect_uris) == ("Web", "https://web.acme.example/cb")
+    assert_problem(
+        acme_admin.patch(f"/api/v1/clients/{world.acme.app.client_id}", {"client_type": "confidential"}, format="json"),
+        400,
+    )
+
+
+def test_rotation_overlap_keeps_both_secrets_working(world, acme_admin, api_as):
+    other, old_secret = world.acme.backend, world.acme.backend_secret
+    admin = api_as(world.acme.app, ["tenant:admin"])  # rotate from another client's token
+    response = admin.post(f"/api/v1/clients/{other.client_id}/rotate", {"overlap_seconds": 3600}, format="json")
+    assert response.status_code == 201, response.content
+    new_secret = response.json()["client_secret"]
+    assert client_secret_verify(client=other, provided=old_secret)
+    assert client_secret_verify(client=other, provided=new_secret)
+    listed = acme_admin.get(f"/api/v1/clients/{other.client_id}").json()["secrets"]
+    assert len([secret for secret in listed if secret["active"]]) == 2
+
+
+def test_rotation_without_overlap_ends_old_secret(world, acme_admin):
+    response = acme_admin.post(f"/api/v1/clients/{world.acme.backend.client_id}/rotate", {}, format="json")
+    assert response.status_code == 201
+    assert not client_secret_verify(client=world.acme.backend, provided=world.acme.backend_secret)
+    assert_problem(
+        acme_admin.post(
+            f"/api/v1/clients/{world.acme.backend.client_id}/rotate", {"overlap_seconds": -1}, format="json"
+        ),
+        400,
+        path="/overlap_seconds",
+    )
+
+
+def test_disable_kills_the_clients_tokens_at_once(world, api_as):
+    admin = api_as(world.acme.backend, ["tenant:admin"])
+    victim_api = api_as(world.acme.app, ["tenant:admin"])
+    assert victim_api.get("/api/v1/tenant").status_code == 200
+    response = admin.post(f"/api/v1/clients/{world.acme.app.client_id}/disable")
+    assert response.status_code == 200 and response.json()["disabled_at"]
+    assert_problem(victim_api.get("/api/v1/tenant"), 401)
+    assert admin.post(f"/api/v1/clients/{world.acme.app.client_id}/enable").json()["disabled_at"] is None
+
+
+def test_a_client_cannot_disable_or_delete_itself(world, acme_admin):
+    assert_problem(acme_admin.post(f"/api/v1/clients/{world.acme.backend.client_id}/disable"), 409)
+    assert_problem(acme_admin.delete(f"/api/v1/clients/{world.acme.backend.client_id}"), 409)
+
+
+def test_revoke_one_secret(world, acme_admin):
+    secret = ClientSecret.all_tenants.get(client=world.acme.backend)
+    url = f"/api/v1/clients/{world.acme.backend.client_id}/secrets/{secret.pk}"
+    assert acme_admin.delete(url).status_code == 204
+    assert not client_secret_verify(client=world.acme.backend, provided=world.acme.backend_secret)
+
+
+def test_revoking_another_tenants_secret_is_404(world, acme_admin):
+    foreign = ClientSecret.all_tenants.get(client=world.bolt.backend)
+    assert_problem(acme_admin.delete(f"/api/v1/clients/{world.acme.backend.client_id}/secrets/{foreign.pk}"), 404)
+    assert client_secret_verify(client=world.bolt.backend, provided=world.bolt.backend_secret)
+
+
+def test_delete_unused_client(world, acme_admin):
+    assert acme_admin.delete(f"/api/v1/clients/{world.acme.app.client_id}").status_code == 204
+    assert not Client.objects.filter(pk=world.acme.app.pk).exists()
+
+
+def test_client_named_in_records_cannot_be_deleted(world, api_as):
+    consent_grant(
+        actor=Actor.system("t"), user=world.carol, purpose=world.acme.postal, channel=Channel.API, client=world.acme.app
+    )
+    admin = api_as(world.acme.backend, ["tenant:admin"])
+    body = assert_problem(admin.delete(f"/api/v1/clients/{world.acme.app.client_id}"), 409)
+    assert "disable it instead" in body["detail"]
+    assert Client.objects.filter(pk=world.acme.app.pk).exists()

@@ -1,0 +1,73 @@
+import pytest
+
+from harbourmaster.actors import Actor
+from tenants.models import Client, Tenant
+from tenants.selectors import client_secret_verify
+from tenants.services import client_create
+from tests.api.conftest import assert_problem
+
+
+@pytest.fixture
+def operator(world, api_as, make_tenant):
+    platform = make_tenant("platform")
+    client, _ = client_create(
+        actor=Actor.system("tests"),
+        tenant=platform,
+        name="ops",
+        client_type=Client.CLIENT_CONFIDENTIAL,
+        grant_type=Client.GRANT_CLIENT_CREDENTIALS,
+        allowed_scopes=["platform:admin"],
+    )
+    return api_as(client, ["platform:admin"])
+
+
+def test_onboard_a_tenant_in_one_call(operator, api_as):
+    response = operator.post(
+        "/api/v1/tenants",
+        {"slug": "cafe", "name": "Café", "contact_email": "it@cafe.example", "config": {"otp": {"length": 8}}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    tenant = Tenant.objects.get(slug="cafe")
+    assert tenant.config == {"otp": {"length": 8}}
+    admin_client = Client.objects.get(client_id=body["admin_client"]["client_id"])
+    assert admin_client.tenant == tenant and "tenant:admin" in admin_client.allowed_scopes
+    assert "platform:admin" not in admin_client.allowed_scopes
+    assert client_secret_verify(client=admin_client, provided=body["admin_client"]["client_secret"])
+    new_admin = api_as(admin_client, ["tenant:admin"])
+    assert new_admin.get("/api/v1/tenant/config").json()["config"] == {"otp": {"length": 8}}
+
+
+def test_onboarding_with_bad_config_names_the_path_and_creates_nothing(operator):
+    payload = {"slug": "cafe", "name": "Café", "contact_email": "it@cafe.example", "config": {"otp": {"length": 1}}}
+    assert_problem(operator.post("/api/v1/tenants", payload, format="json"), 400, path="/config/otp/length")
+    assert not Tenant.objects.filter(slug="cafe").exists()
+    assert not Client.objects.filter(name="Café admin").exists()
+
+
+def test_onboarding_an_existing_slug_is_a_conflict(operator):
+    payload = {"slug": "acme", "name": "Again", "contact_email": "it@acme.example"}
+    assert_problem(operator.post("/api/v1/tenants", payload, format="json"), 409)
+
+
+def test_operator_suspends_a_tenant_and_its_tokens_stop_working(operator, world, acme_admin):
+    response = operator.patch("/api/v1/tenants/acme", {"status": "suspended"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "suspended"
+    assert_problem(acme_admin.get("/api/v1/tenant"), 401)
+    operator.patch("/api/v1/tenants/acme", {"status": "active"}, format="json")
+    assert acme_admin.get("/api/v1/tenant").status_code == 200
+
+
+def test_operator_lists_tenants(operator):
+    slugs = {tenant["slug"] for tenant in operator.get("/api/v1/tenants").json()["results"]}
+    assert {"acme", "bolt", "platform"} <= slugs
+
+
+def test_tenant_admins_cannot_act_as_operators(world, acme_admin):
+    assert_problem(acme_admin.get("/api/v1/tenants"), 403)
+    assert_problem(
+        acme_admin.post("/api/v1/tenants", {"slug": "x", "name": "x", "contact_email": "a@b.c"}, format="json"), 403
+    )
+    assert_problem(acme_admin.patch("/api/v1/tenants/bolt", {"status": "suspended"}, format="json"), 403)
+    assert Tenant.objects.get(slug="bolt").is_active
