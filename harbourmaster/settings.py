@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "allauth",
     "allauth.account",
@@ -154,7 +155,55 @@ OAUTH2_PROVIDER = {
     "APPLICATION_ADMIN_CLASS": "tenants.admin.ClientAdmin",
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    # OpenID Connect provider: accounts/oidc (validator, claims, views), keys in tenants.keys.
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": envstr("OIDC_ISSUER", ""),  # derived from the request when unset
+    "OAUTH2_SERVER_CLASS": "accounts.oidc.server.HubServer",
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oidc.validators.HubOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "accounts.oidc.backends.SessionAwareOAuthLibCore",
+    "SCOPES_BACKEND_CLASS": "accounts.oidc.scopes.ClientScopes",
+    "SCOPES": {
+        "openid": "Sign you in",
+        "profile": "Your name and profile",
+        "email": "Your email address",
+        "phone": "Your phone number",
+        "address": "Your postal address",
+        "offline_access": "Stay signed in",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["public", "pairwise"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "OAUTH_PRE_TOKEN_VALIDATION": [],  # its one default hook serves the device flow, not offered
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": envint("OIDC_ACCESS_TOKEN_SECONDS", 3600),
+    "ID_TOKEN_EXPIRE_SECONDS": envint("OIDC_ID_TOKEN_SECONDS", 3600),
+    # Absolute: the validator dates a refresh token by the first token of its rotation
+    # family, so a sign-in lasts this long however often it is refreshed.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": envint("OIDC_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # a replayed refresh token revokes its family
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "OIDC_JWKS_MAX_AGE_SECONDS": 3600,  # also how long a new key is published before it signs
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    # RFC 9700: refuse implicit, password and plain PKCE; no tokens in query strings;
+    # iss in authorization responses; tokens stored only as their SHA-256.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
+# Keys the pairwise ``sub`` (accounts.oidc.claims). Changing it changes every pairwise
+# subject, so set it separately from SECRET_KEY to be able to rotate SECRET_KEY.
+OIDC_PAIRWISE_SUBJECT_KEY = envstr("OIDC_PAIRWISE_SUBJECT_KEY") or SECRET_KEY
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -180,6 +229,40 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
+
+# --- Tenant API ------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["harbourmaster.api.authentication.ClientTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["harbourmaster.api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["harbourmaster.api.throttling.TenantRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "harbourmaster.api.pagination.IdCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "harbourmaster.api.parsers.MergePatchParser"],
+    "EXCEPTION_HANDLER": "harbourmaster.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    # No OPTIONS metadata: it describes forms for the browsable API, which we do not serve.
+    "DEFAULT_METADATA_CLASS": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Harbourmaster API",
+    "DESCRIPTION": "Tenant management and user data API. Authenticate with a client-credentials bearer token.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Schema generation has no tenant; the plain default manager never raises for that.
+    "DEFAULT_QUERY_MANAGER": "_default_manager",
+    "ENUM_NAME_OVERRIDES": {
+        "ClientTypeEnum": [("confidential", "Confidential"), ("public", "Public")],
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "PurposeStatusEnum": "consents.models.Purpose.Status",
+    },
+}
 
 # --- Mail ------------------------------------------------------------------------------
 

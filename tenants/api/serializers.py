@@ -73,7 +73,9 @@ class ClientSerializer(serializers.ModelSerializer):
 
 
 class ClientWithSecretSerializer(ClientSerializer):
-    client_secret = serializers.CharField(read_only=True, help_text="Shown only in this response.")
+    client_secret = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Shown only in this response; null for a public client."
+    )
 
     class Meta(ClientSerializer.Meta):
         fields = [*ClientSerializer.Meta.fields, "client_secret"]

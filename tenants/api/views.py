@@ -72,6 +72,9 @@ class TenantConfigViewSet(TenantViewSet):
     model = Tenant
     read_scopes = write_scopes = ADMIN
 
+    def get_object(self) -> Tenant:
+        return Tenant.objects.get(pk=self.caller.tenant.pk)
+
     def _respond(self, tenant: Tenant, status_code: int = 200) -> Response:
         body = {
             "version": tenant.config_version,
@@ -82,7 +85,7 @@ class TenantConfigViewSet(TenantViewSet):
 
     @extend_schema(responses=s.ConfigSerializer)
     def retrieve(self, request):
-        return self._respond(Tenant.objects.get(pk=self.caller.tenant.pk))
+        return self._respond(self.get_object())
 
     def _write(self, request, *, partial: bool) -> Response:
         if not isinstance(request.data, dict):
@@ -90,7 +93,7 @@ class TenantConfigViewSet(TenantViewSet):
         try:
             tenant = services.tenant_config_update(
                 actor=self.actor,
-                tenant=Tenant.objects.get(pk=self.caller.tenant.pk),
+                tenant=self.get_object(),
                 config=dict(request.data),
                 expected_version=_expected_version(request),
                 partial=partial,

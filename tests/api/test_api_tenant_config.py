@@ -110,3 +110,8 @@ def test_each_tenant_sees_only_its_own_config(world, acme_admin, bolt_admin):
     assert bolt_admin.get("/api/v1/tenant/config").json()["effective"]["otp"]["length"] == 6
     assert [r["version"] for r in bolt_admin.get("/api/v1/tenant/config/revisions").json()["results"]] == [1]
     assert bolt_admin.get("/api/v1/tenant").json()["slug"] == "bolt"
+
+
+def test_options_is_not_offered(world, acme_admin):
+    for url in ("/api/v1/tenant/config", "/api/v1/tenant", "/api/v1/clients", "/api/v1/purposes"):
+        assert_problem(acme_admin.options(url), 405)
