@@ -246,6 +246,8 @@ REST_FRAMEWORK = {
     # No OPTIONS metadata: it describes forms for the browsable API, which we do not serve.
     "DEFAULT_METADATA_CLASS": None,
 }
+# Strangers sending bad bearer tokens get this many tries per minute per address.
+API_FAILED_AUTHENTICATIONS_PER_MINUTE = envint("API_FAILED_AUTHENTICATIONS_PER_MINUTE", 60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Harbourmaster API",
     "DESCRIPTION": "Tenant management and user data API. Authenticate with a client-credentials bearer token.",

@@ -1,6 +1,6 @@
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from harbourmaster.api.authentication import ApiCaller
+from harbourmaster.api.caller import ApiCaller
 
 
 class HasScope(BasePermission):

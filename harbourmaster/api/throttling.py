@@ -6,10 +6,11 @@ against the same fixed one-minute windows. The limits come from the tenant's con
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-from harbourmaster.api.authentication import ApiCaller
+from harbourmaster.api.caller import ApiCaller
 from tenants.selectors import tenant_effective_config
 
 WINDOW_SECONDS = 60
@@ -23,6 +24,24 @@ def _count(key: str, window_start: int) -> int:
     except ValueError:  # expired between add and incr
         cache.add(full_key, 1, timeout=WINDOW_SECONDS * 2)
         return 1
+
+
+def _window() -> tuple[int, int]:
+    now = time.time()
+    start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+    return start, max(1, int(start + WINDOW_SECONDS - now))
+
+
+def failed_authentication_note(ip_address: str) -> None:
+    """Count a bad token from this address (strangers get a budget, see below)."""
+    _count(f"authfail:{ip_address}", _window()[0])
+
+
+def failed_authentication_wait(ip_address: str) -> int | None:
+    """Seconds to wait if this address spent its budget of bad tokens this minute, else None."""
+    start, reset_in = _window()
+    used = cache.get(f"ratelimit:authfail:{ip_address}:{start}", 0)
+    return reset_in if used >= settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE else None
 
 
 class TenantRateThrottle(BaseThrottle):

@@ -55,3 +55,13 @@ def test_missing_scope_is_forbidden(world, api_as):
     assert_problem(api.get("/api/v1/clients"), 403)
     assert api.get("/api/v1/purposes").status_code == 200
     assert_problem(api.post("/api/v1/purposes", {}, format="json"), 403)
+
+
+def test_address_sending_bad_tokens_is_throttled_before_lookup(world, settings, api_as):
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 3
+    stranger = APIClient(REMOTE_ADDR="198.51.100.9")
+    answers = [stranger.get("/api/v1/tenant", HTTP_AUTHORIZATION="Bearer guess").status_code for _ in range(4)]
+    assert answers == [401, 401, 401, 429]
+    good_token_same_address = api_as(world.acme.backend)
+    assert good_token_same_address.get("/api/v1/tenant", REMOTE_ADDR="198.51.100.9").status_code == 429
+    assert good_token_same_address.get("/api/v1/tenant", REMOTE_ADDR="198.51.100.10").status_code == 200
