@@ -1,5 +1,0 @@
-from django.contrib import admin
-
-
-class ClientAdmin(admin.ModelAdmin):
-    pass
