@@ -9,6 +9,8 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("schemas/tenant-config.json", tenant_config_schema, name="tenant-config-schema"),
     path("admin/", admin.site.urls),
+    path("api/", include("harbourmaster.api.urls")),
     path("accounts/", include("allauth.urls")),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    # OpenID Connect provider: /o/… endpoints and /.well-known/… documents.
+    path("", include("accounts.oidc.urls")),
 ]

@@ -1,7 +1,11 @@
+from functools import cached_property
+
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
+from jwcrypto import jwk
 from oauth2_provider.models import AbstractApplication, ApplicationManager
+from oauth2_provider.utils import jwk_from_pem
 
 from harbourmaster.records import AppendOnlyModel
 from tenants.scoping import TenantScopedManager
@@ -91,6 +95,29 @@ class Client(AbstractApplication):
     def is_usable(self, request) -> bool:
         return not self.is_disabled and super().is_usable(request)
 
+    def clean(self) -> None:
+        # django-oauth-toolkit refuses RS256 unless OIDC_RSA_PRIVATE_KEY is set; our
+        # signing keys live in SigningKey instead, so validate the rest as if unsigned.
+        algorithm, self.algorithm = self.algorithm, self.NO_ALGORITHM
+        try:
+            super().clean()
+        finally:
+            self.algorithm = algorithm
+
+    @cached_property
+    def jwk_key(self) -> jwk.JWK:
+        """The key this client's ID tokens are signed with: the hub's current signing key.
+
+        django-oauth-toolkit reads this twice per ID token (for the ``kid`` header and
+        to sign), so it is held for the life of the instance — one request — and a
+        rotation taking effect in between cannot split the two.
+        """
+        if self.algorithm == self.RS256_ALGORITHM:
+            from tenants.keys import signing_key_current  # keys imports this module
+
+            return signing_key_current().jwk
+        return super().jwk_key
+
 
 class ClientSecretQuerySet(models.QuerySet):
     def active(self) -> "ClientSecretQuerySet":
@@ -132,3 +159,38 @@ class ClientSecret(models.Model):
     def is_active(self, at=None) -> bool:
         at = at or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+class SigningKey(models.Model):
+    """A key the hub signs ID tokens with; every client shares the current one.
+
+    A key is published in the JWKS from ``created_at``, signs from ``activated_at`` to
+    ``retired_at``, and stays published after that until the last ID token it signed
+    has expired (see tenants.keys).
+    """
+
+    class Algorithm(models.TextChoices):
+        RS256 = "RS256", "RSA with SHA-256"
+
+    # The RFC 7638 thumbprint of the public key, as django-oauth-toolkit names keys.
+    kid = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=8, choices=Algorithm.choices, default=Algorithm.RS256)
+    private_key_pem = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-activated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.kid
+
+    @property
+    def jwk(self) -> jwk.JWK:
+        return jwk_from_pem(self.private_key_pem)
+
+
+# Split out to keep this module small; imported here so Django finds the model.
+from tenants.models_idempotency import IdempotencyKey  # noqa: E402, F401

@@ -1,0 +1,34 @@
+"""The provider's routes: the toolkit's namespace, so its own reverse() calls find them.
+
+Mounted at the root, so the issuer is the site itself and discovery sits at
+/.well-known/openid-configuration. Only what the hub offers is routed: no application
+management pages, no device flow, no dynamic registration.
+"""
+
+from django.urls import path
+from oauth2_provider import views as oauth2_views
+
+from accounts.oidc import views
+
+app_name = "oauth2_provider"
+
+
+def endpoint(view_class):
+    return views.refuse_nul_parameters(view_class.as_view())
+
+
+urlpatterns = [
+    path("o/authorize/", endpoint(views.AuthorizationView), name="authorize"),
+    path("o/token/", endpoint(views.TokenView), name="token"),
+    path("o/revoke_token/", endpoint(oauth2_views.RevokeTokenView), name="revoke-token"),
+    path("o/introspect/", endpoint(views.IntrospectTokenView), name="introspect"),
+    path("o/userinfo/", endpoint(views.UserInfoView), name="user-info"),
+    path("o/logout/", endpoint(views.LogoutView), name="rp-initiated-logout"),
+    path(".well-known/openid-configuration", views.DiscoveryView.as_view(), name="oidc-connect-discovery-info"),
+    path(".well-known/jwks.json", views.JwksView.as_view(), name="jwks-info"),
+    path(
+        ".well-known/oauth-authorization-server",
+        oauth2_views.OAuthServerMetadataView.as_view(),
+        name="oauth-server-metadata",
+    ),
+]
