@@ -23,7 +23,8 @@ from consents.models import Consent, ConsentRecord, Purpose, PurposeVersion
 from events.models import Event
 from harbourmaster.admin import LargeTablePaginator
 from tenants.credentials import secret_hash
-from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
+from tenants.keys import signing_key_current
+from tenants.models import Client, ClientSecret, SigningKey, Tenant, TenantConfigRevision
 from tenants.selectors import client_secret_verify
 from tenants.services import tenant_config_update
 
@@ -68,6 +69,7 @@ def every_row(world):
         user=alice, application=app, code=TOKENS["code"], expires=expires, redirect_uri="https://app.acme.example/cb"
     )
     IDToken.objects.create(user=alice, application=app, expires=expires)
+    signing_key_current()
     return world
 
 
@@ -488,3 +490,17 @@ def test_user_list_counts_at_most_the_cap(staff, world, monkeypatch, filters):
     assert "more than 2" in response.content.decode()
     counts = user_count_queries(queries)
     assert counts and all("LIMIT 3" in sql for sql in counts)
+
+
+def test_signing_keys_are_shown_without_their_private_key_and_rotate_through_the_service(staff, every_row):
+    key = signing_key_current()
+    page = staff.get(url(SigningKey, "change", key.pk))
+    assert page.status_code == 200 and key.kid in page.content.decode()
+    assert "PRIVATE KEY" not in page.content.decode()
+    assert "PRIVATE KEY" not in staff.get(url(SigningKey, "changelist")).content.decode()
+    response = staff.post(
+        url(SigningKey, "changelist"), {"action": "rotate", "_selected_action": [key.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert SigningKey.objects.count() == 2
+    assert SigningKey.objects.exclude(pk=key.pk).get().activated_at > timezone.now()

@@ -5,6 +5,7 @@ django-oauth-toolkit registers the Client model itself, with ``tenants.admin.Cli
 """
 
 from tenants.admin.client import ClientAdmin, ClientSecretAdmin
+from tenants.admin.signing_key import SigningKeyAdmin
 from tenants.admin.tenant import TenantAdmin, TenantConfigRevisionAdmin
 
-__all__ = ["ClientAdmin", "ClientSecretAdmin", "TenantAdmin", "TenantConfigRevisionAdmin"]
+__all__ = ["ClientAdmin", "ClientSecretAdmin", "SigningKeyAdmin", "TenantAdmin", "TenantConfigRevisionAdmin"]
