@@ -1,3 +1,4 @@
+import base64
 from datetime import timedelta
 
 import pytest
@@ -65,3 +66,32 @@ def test_address_sending_bad_tokens_is_throttled_before_lookup(world, settings, 
     good_token_same_address = api_as(world.acme.backend)
     assert good_token_same_address.get("/api/v1/tenant", REMOTE_ADDR="198.51.100.9").status_code == 429
     assert good_token_same_address.get("/api/v1/tenant", REMOTE_ADDR="198.51.100.10").status_code == 200
+
+
+def _token_from_the_token_endpoint(client, world) -> str:
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": "tenant:admin"},
+        HTTP_AUTHORIZATION=_basic(world.acme.backend.client_id, world.acme.backend_secret),
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def test_token_from_the_token_endpoint_works_until_revoked(client, world):
+    world.acme.backend.allowed_scopes = ["tenant:admin"]
+    world.acme.backend.save(update_fields=["allowed_scopes"])
+    token = _token_from_the_token_endpoint(client, world)
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/api/v1/tenant").json()["slug"] == "acme"
+    revoked = client.post(
+        "/o/revoke_token/",
+        {"token": token},
+        HTTP_AUTHORIZATION=_basic(world.acme.backend.client_id, world.acme.backend_secret),
+    )
+    assert revoked.status_code == 200
+    _assert_unauthorised(api.get("/api/v1/tenant"))
