@@ -1,10 +1,10 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
-from accounts.selectors import tenants_related_to_user
+from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
 from events.services import events_record
 from harbourmaster.actors import Actor
 
@@ -98,3 +98,133 @@ def membership_link(*, actor: Actor, user: User, tenant, source: str, external_i
         membership.full_clean()
         membership.save(update_fields=["external_id"])
     return membership
+
+
+# --- Pushes from tenant systems (docs/decisions/0009-user-data-visibility.md) -----------
+
+GUEST_COOKIE_PREFIX = "cookie:"
+VERIFIED_FLAGS = {"email": "email_verified", "phone_number": "phone_number_verified"}
+
+
+class UserPushConflict(Exception):
+    """The push names users it may not merge, or would change a sign-in identifier."""
+
+
+class UserNotKnown(Exception):
+    """The push names a uuid this tenant does not know: answered like a missing user."""
+
+
+def _user_match(*, tenant, uuid, external_id: str | None, profile: dict[str, Any]) -> User | None:
+    found: dict[int, User] = {}
+    if uuid is not None:
+        user = users_known_to_tenant(tenant=tenant).filter(uuid=uuid).first()
+        if user is None:
+            raise UserNotKnown()
+        found[user.pk] = user
+    if external_id:
+        membership = Membership.all_tenants.filter(tenant=tenant, external_id=external_id).select_related("user")
+        for match in membership:
+            found[match.user_id] = match.user
+    for field in VERIFIED_FLAGS:
+        value = normalize_email(profile.get(field)) if field == "email" else profile.get(field)
+        user = User.objects.filter(**{field: value}).first() if value else None
+        if user is None or (found and user.pk in found):
+            continue
+        if found or not user_claimable_by_tenant(user=user, field=field, tenant=tenant):
+            raise UserPushConflict(f"{field} belongs to an account this push cannot update")
+        found[user.pk] = user
+    if len(found) > 1:
+        raise UserPushConflict("the identifiers name different users")
+    return next(iter(found.values()), None)
+
+
+def _push_changes(user: User, profile: dict[str, Any]) -> dict[str, Any]:
+    """What a push may change on an existing user. Sign-in identifiers are the user's own:
+    a push may add a missing one but never replace one. A verified flag is only raised:
+    a tenant that has not verified an address does not undo the hub's verification."""
+    changes = dict(profile)
+    for field, flag in VERIFIED_FLAGS.items():
+        current = getattr(user, field)
+        wanted = normalize_email(changes.get(field)) if field == "email" else changes.get(field)
+        if field in changes and current and wanted != current:
+            raise UserPushConflict(f"{field} cannot be changed by a push; the user changes it")
+        if not changes.get(flag):
+            changes.pop(flag, None)
+    return changes
+
+
+@transaction.atomic
+def _user_push_once(*, actor: Actor, tenant, uuid, external_id: str | None, profile: dict[str, Any]):
+    user = _user_match(tenant=tenant, uuid=uuid, external_id=external_id, profile=profile)
+    created = user is None
+    if created:
+        if not profile.get("email") and not profile.get("phone_number"):
+            raise ValidationError({"email": "a new user needs an email address or a phone number"})
+        user = user_register(actor=actor, tenant=tenant, source=Membership.Source.API, **profile)
+        changed = sorted(name for name, value in profile.items() if value not in (None, ""))
+    else:
+        changes = _push_changes(user, profile)
+        changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
+        user = user_profile_update(actor=actor, user=user, changes=changes)
+    membership_link(actor=actor, user=user, tenant=tenant, source=Membership.Source.API, external_id=external_id)
+    return user, created, changed
+
+
+def user_push(
+    *, actor: Actor, tenant, uuid=None, external_id: str | None = None, profile: dict[str, Any]
+) -> tuple[User, bool, list[str]]:
+    """Create or update the user a tenant system names (by uuid, its external id, a verified
+    email or phone number); returns the user, whether it was created, and what changed.
+
+    Two pushes of a new user can race; the unique email and phone columns let only one
+    insert win, and the loser, retried, finds the winner's row and updates it instead.
+    """
+    _validate_profile_fields(profile)
+    if external_id and external_id.startswith(GUEST_COOKIE_PREFIX):
+        raise ValidationError({"external_id": f"ids starting with {GUEST_COOKIE_PREFIX!r} are kept for guests"})
+    for attempt in range(3):
+        try:
+            return _user_push_once(actor=actor, tenant=tenant, uuid=uuid, external_id=external_id, profile=profile)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+        except ValidationError as error:
+            # A concurrent twin committed between our match and our insert: match again.
+            if attempt == 2 or not _is_uniqueness_error(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _is_uniqueness_error(error: ValidationError) -> bool:
+    messages = getattr(error, "error_dict", {})
+    return any(item.code == "unique" for field in ("email", "phone_number") for item in messages.get(field, []))
+
+
+@transaction.atomic
+def _guest_push_once(*, actor: Actor, tenant, external_id: str) -> tuple[User, bool]:
+    membership = Membership.all_tenants.filter(tenant=tenant, external_id=external_id).select_related("user").first()
+    if membership is not None:
+        return membership.user, False
+    user = user_guest_create(actor=actor, tenant=tenant, source=Membership.Source.API)
+    membership_link(actor=actor, user=user, tenant=tenant, source=Membership.Source.API, external_id=external_id)
+    events_record(
+        actor=actor, tenants=[tenant], type="user.created", subject=str(user.uuid), payload={"user": str(user.uuid)}
+    )
+    return user, True
+
+
+def guest_from_cookie(*, actor: Actor, tenant, cookie_id: str) -> tuple[User, bool]:
+    """The guest behind a tenant's consent-cookie id, created on first sight.
+
+    The cookie id is kept as the tenant's external id with a ``cookie:`` prefix
+    (docs/decisions/0010-guest-cookie-ids.md); concurrent first sights end in one guest.
+    """
+    external_id = f"{GUEST_COOKIE_PREFIX}{cookie_id}"
+    for attempt in range(3):
+        try:
+            return _guest_push_once(actor=actor, tenant=tenant, external_id=external_id)
+        except (IntegrityError, ValidationError):
+            # A concurrent first sight took the id between our lookup and our insert.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -1,15 +1,17 @@
 from django.db.models import F, QuerySet
 
 from consents.models import Consent, Purpose
+from tenants.models import Tenant
 
 
 def current_consents() -> QuerySet[Consent]:
-    """Consents that count now: granted, to an active purpose, at a version still honoured."""
+    """Consents that count now: granted, to an active purpose of a tenant that still
+    exists, at a version still honoured."""
     return Consent.all_tenants.filter(
         state=Consent.State.GRANTED,
         purpose__status=Purpose.Status.ACTIVE,
         version__version__gte=F("purpose__reconsent_from_version"),
-    )
+    ).exclude(tenant__status=Tenant.Status.DELETED)
 
 
 def consent_is_current(*, user, purpose: Purpose) -> bool:

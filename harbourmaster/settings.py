@@ -227,6 +227,8 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# The login page names the tenant app the user is signing in to (accounts.oidc.forms).
+ACCOUNT_FORMS = {"login": "accounts.oidc.forms.SignInForm"}
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"

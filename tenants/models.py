@@ -17,6 +17,8 @@ class Tenant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+        # Offboarded for good: the row stays because records name it (decision 3).
+        DELETED = "deleted", "Deleted"
 
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)

@@ -93,7 +93,13 @@ def tenant_update(*, actor: Actor, tenant: Tenant, name: str | None = None, cont
     return tenant
 
 
+class TenantDeleted(Exception):
+    """A deleted tenant stays deleted."""
+
+
 def _tenant_set_status(tenant: Tenant, status: str) -> Tenant:
+    if tenant.status == Tenant.Status.DELETED:
+        raise TenantDeleted(f"tenant {tenant.slug} is deleted")
     tenant.status = status
     tenant.save(update_fields=["status", "updated_at"])
     _forget_config(tenant.pk)
@@ -103,6 +109,16 @@ def _tenant_set_status(tenant: Tenant, status: str) -> Tenant:
 @transaction.atomic
 def tenant_suspend(*, actor: Actor, tenant: Tenant) -> Tenant:
     return _tenant_set_status(tenant, Tenant.Status.SUSPENDED)
+
+
+@transaction.atomic
+def tenant_delete(*, actor: Actor, tenant: Tenant) -> Tenant:
+    """Offboard a tenant: its clients are disabled (their tokens die), its consents stop
+    counting, and it can never be reactivated. Its records stay, as proof."""
+    _tenant_set_status(tenant, Tenant.Status.DELETED)
+    for client in Client.objects.filter(tenant=tenant):
+        client_disable(actor=actor, client=client)
+    return tenant
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 # allauth method (and MFA authenticator type) -> RFC 8176 authentication method reference.
 AMR_BY_METHOD = {"password": "pwd", "code": "otp"}
 AMR_BY_MFA_TYPE = {"totp": "otp", "recovery_codes": "otp", "webauthn": "hwk"}
+FACTORS = ("password", "code", "mfa")
 
 
 def _amr(records: list[dict[str, Any]]) -> list[str]:
@@ -25,7 +26,10 @@ def _amr(records: list[dict[str, Any]]) -> list[str]:
         if record.get("method") == "code" and record.get("phone"):
             methods.append("sms")
     found = sorted({method for method in methods if method})
-    if sum(1 for record in records if record.get("method") in ("password", "code", "mfa")) > 1:
+    # Distinct factors, not records: signing in again with the same password (prompt=login,
+    # max_age) proves nothing new.
+    factors = {(record.get("method"), record.get("type")) for record in records if record.get("method") in FACTORS}
+    if len(factors) > 1:
         found.append("mfa")
     return found
 

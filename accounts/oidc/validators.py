@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import json
+import uuid
 from collections import OrderedDict
 from datetime import timedelta
 from urllib.parse import unquote_plus
@@ -10,7 +12,7 @@ from django.db.models import Min
 from django.utils import timezone
 from jwcrypto import jws
 from jwcrypto.common import JWException
-from oauth2_provider.models import get_refresh_token_model
+from oauth2_provider.models import get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
@@ -31,6 +33,10 @@ ID_TOKEN_CLAIMS = {"sub", "iss", "exp", "auth_time", "jti"}
 # token request. The hub does not honour the ``claims`` request parameter
 # (claims_parameter_supported is false), so nothing else is kept there.
 AUTHENTICATION_KEY = "_authentication"
+# ... and, once the code is exchanged, the rotation family of the tokens it bought, so a
+# second exchange can revoke them (RFC 6749, 4.1.2). The row is kept, not deleted, until
+# the code would have expired anyway; cleartokens removes it then.
+REDEEMED_KEY = "_redeemed_by_token_family"
 
 
 class HubOAuth2Validator(OAuth2Validator):
@@ -85,6 +91,13 @@ class HubOAuth2Validator(OAuth2Validator):
         # client is never sent somewhere it did not name.
         return None
 
+    # --- Authorization requests ------------------------------------------------------
+
+    def validate_silent_authorization(self, request) -> bool:
+        # prompt=none: only a first-party client signs a user in without asking them;
+        # a third-party one gets consent_required (Core 1.0, 3.1.2.6).
+        return bool(request.client and request.client.skip_authorization)
+
     # --- Authorization codes -------------------------------------------------------
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
@@ -97,7 +110,36 @@ class HubOAuth2Validator(OAuth2Validator):
             source=Membership.Source.SIGN_IN,
         )
 
+    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        if not _is_redeemed(request.claims):
+            return True
+        # A second exchange of one code: whoever holds the first tokens may have stolen
+        # the code, so those tokens go too (RFC 6749, 4.1.2).
+        get_refresh_token_model().revoke_family(_redeemed_family_of(request.claims))
+        return False
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        """Mark the code spent with the token family it bought; refuse a concurrent second spend."""
+        family = getattr(request, "issued_token_family", None)
+        claims = {**(request.claims if isinstance(request.claims, dict) else {}), REDEEMED_KEY: str(family or "")}
+        grants = get_grant_model().objects.filter(code=code, application=request.client)
+        if grants.exclude(claims__contains=f'"{REDEEMED_KEY}"').update(claims=json.dumps(claims)):
+            return
+        # Another exchange of this code won the race: neither keeps its tokens.
+        get_refresh_token_model().revoke_family(family)
+        grant = grants.first()
+        if grant is not None:
+            get_refresh_token_model().revoke_family(_redeemed_family_of(json.loads(grant.claims or "{}")))
+        raise errors.InvalidGrantError(request=request)
+
     # --- Tokens ----------------------------------------------------------------------
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        request.issued_token_family = refresh_token.token_family
+        return refresh_token
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
@@ -151,6 +193,18 @@ def _authentication_of(request) -> dict:
     claims = request.claims if isinstance(request.claims, dict) else {}
     authentication = claims.get(AUTHENTICATION_KEY)
     return authentication if isinstance(authentication, dict) else {}
+
+
+def _is_redeemed(claims) -> bool:
+    return isinstance(claims, dict) and REDEEMED_KEY in claims
+
+
+def _redeemed_family_of(claims) -> uuid.UUID | None:
+    value = claims.get(REDEEMED_KEY) if isinstance(claims, dict) else None
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
 
 
 def _refresh_family_expired(refresh_token) -> bool:

@@ -2,20 +2,28 @@
 
 import functools
 import json
+import time
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
+from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import View
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.compat import login_not_required
-from oauth2_provider.exceptions import InvalidOIDCClientError
+from oauth2_provider.exceptions import InvalidOIDCClientError, OAuthToolkitError
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
+from oauthlib.oauth2.rfc6749.errors import InvalidRequestError
+from oauthlib.openid.connect.core.exceptions import ConsentRequired, LoginRequired
 
+from accounts.oidc.authentication import session_authentication
+from accounts.oidc.forms import tenant_display_name
 from accounts.oidc.introspection import access_token_introspect
 from tenants.keys import signing_key_current, signing_keys_published
 from tenants.models import Client
@@ -58,6 +66,7 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
             response_modes_supported=["query"],
             revocation_endpoint=self._get_endpoint_url(request, "revoke-token", required=True),
             introspection_endpoint=self._get_endpoint_url(request, "introspect", required=True),
+            prompt_values_supported=["none", "login", "consent"],
             claims_parameter_supported=False,
             request_parameter_supported=False,
             request_uri_parameter_supported=False,
@@ -84,14 +93,135 @@ class JwksView(oauth2_views.JwksInfoView):
         return response
 
 
-class AuthorizationView(oauth2_views.AuthorizationView):
+class NotFramed:
+    """Pages a user acts on never load inside another site's frame (clickjacking).
+
+    X-Frame-Options DENY is set for every response already; CSP says the same to
+    browsers that have moved on from it.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        response.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        return response
+
+
+class _ConsentToBeAsked(Exception):
+    """prompt=consent met a client that would have been let through without asking."""
+
+
+def _prompt(request) -> set[str]:
+    # A space-separated, case-sensitive list (Core 1.0, 3.1.2.1).
+    return set(request.GET.get("prompt", "").split())
+
+
+def _max_age(request) -> int | None:
+    value = request.GET.get("max_age", "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
+    """The toolkit's authorization endpoint, with prompt and max_age (Core 1.0, 3.1.2.1).
+
+    prompt=none never shows a page. prompt=login, and a sign-in older than max_age, send
+    a signed-in user to allauth's re-authentication page and anyone else to the login
+    page; they come back without those parameters, so they are asked once, and the ID
+    token's auth_time tells the client when it happened. prompt=consent shows the
+    consent page even where a first-party client would be let through.
+    """
+
+    def get(self, request, *args, **kwargs):
+        if request.user.is_authenticated and "max_age" in request.GET and "login" not in _prompt(request):
+            response = self._enforce_max_age(request)
+            if response is not None:
+                return response
+        try:
+            return super().get(request, *args, **kwargs)
+        except _ConsentToBeAsked:
+            return self.render_to_response(self.get_context_data(**self.oauth2_data))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        application = context.get("application")
+        if application is not None:
+            context["tenant_name"] = tenant_display_name(application.tenant)
+        return context
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        # On GET this is only reached to let a client through without asking.
+        if request.method == "GET" and "consent" in _prompt(request):
+            raise _ConsentToBeAsked
+        return super().create_authorization_response(request, scopes, credentials, allow)
+
+    def handle_no_permission(self):
+        prompt = _prompt(self.request)
+        if "none" in prompt:
+            return self._login_required()
+        if "create" in prompt:
+            return super().handle_no_permission()
+        return self.handle_prompt_login()
+
+    def handle_prompt_login(self):
+        """To the login page, or for a signed-in user to allauth's re-authentication page."""
+        target = "account_reauthenticate" if self.request.user.is_authenticated else settings.LOGIN_URL
+        return redirect_to_login(self._return_path(), resolve_url(target), self.get_redirect_field_name())
+
+    def redirect(self, redirect_to, application):
+        response = super().redirect(redirect_to, application)
+        if self.request.method == "POST":
+            response.status_code = 303  # the answer to a form is fetched, never re-posted
+        return response
+
     def error_response(self, error, application, **kwargs):
         # RFC 9207 asks for iss on error responses too; the toolkit adds it on success only.
         response = super().error_response(error, application, **kwargs)
-        if response.status_code == 302:
+        if response.has_header("Location"):
             issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
             response["Location"] = add_params_to_uri(response["Location"], [("iss", issuer)])
         return response
+
+    def _return_path(self) -> str:
+        """This request without what signing in satisfies: prompt=login and max_age."""
+        query = self.request.GET.copy()
+        prompt = sorted(_prompt(self.request) - {"login"})
+        if prompt:
+            query["prompt"] = " ".join(prompt)
+        else:
+            query.pop("prompt", None)
+        query.pop("max_age", None)
+        return f"{self.request.path}?{query.urlencode()}"
+
+    def _enforce_max_age(self, request):
+        try:
+            _scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        max_age = _max_age(request)
+        if max_age is None:
+            error = InvalidRequestError(description="max_age must be a number of seconds", state=credentials["state"])
+            return self._redirect_error(error, credentials)
+        if time.time() - session_authentication(request)["auth_time"] <= max_age:
+            return None
+        if "none" in _prompt(request):
+            return self._redirect_error(LoginRequired(state=credentials["state"]), credentials)
+        return self.handle_prompt_login()
+
+    def _login_required(self):
+        """prompt=none with nobody signed in: tell the client, show nothing (Core 1.0, 3.1.2.6)."""
+        try:
+            _scopes, credentials = self.validate_authorization_request(self.request)
+        except OAuthToolkitError as error:
+            if not isinstance(error.oauthlib_error, ConsentRequired):
+                return self.error_response(error, application=None)
+            # Asking for consent would come after signing in, which is what is missing.
+            found = error.oauthlib_error
+            credentials = {"client_id": found.client_id, "redirect_uri": found.redirect_uri, "state": found.state}
+        return self._redirect_error(LoginRequired(state=credentials["state"]), credentials)
+
+    def _redirect_error(self, oauthlib_error, credentials):
+        application = Client.objects.get(client_id=credentials["client_id"])
+        error = OAuthToolkitError(error=oauthlib_error, redirect_uri=credentials["redirect_uri"])
+        return self.error_response(error, application)
 
 
 class TokenView(oauth2_views.TokenView):
@@ -117,7 +247,7 @@ class UserInfoView(oauth2_views.UserInfoView):
         return _no_store(super().post(request, *args, **kwargs))
 
 
-class LogoutView(oauth2_views.RPInitiatedLogoutView):
+class LogoutView(NotFramed, oauth2_views.RPInitiatedLogoutView):
     def get_request_application(self, id_token, client_id):
         # The toolkit lets an unknown client_id escape as a 500.
         try:

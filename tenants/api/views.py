@@ -214,7 +214,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
 
 class OperatorTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Platform operators: onboard, list, suspend tenants. Crosses tenants by design."""
+    """Platform operators: onboard, list, suspend and delete tenants. Crosses tenants by design."""
 
     model = Tenant
     lookup_field = "slug"
@@ -247,6 +247,10 @@ class OperatorTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         tenant = self.get_object()
         data = _valid(s.TenantOperatorUpdateSerializer, request.data)
         new_status = data.pop("status", None)
+        if tenant.status == Tenant.Status.DELETED:
+            raise Conflict("This tenant is deleted and cannot be changed.")
+        if new_status == Tenant.Status.DELETED:
+            raise InvalidInput([{"path": "/status", "message": "delete a tenant with DELETE"}])
         if data:
             services.tenant_update(actor=self.actor, tenant=tenant, **data)
         if new_status == Tenant.Status.SUSPENDED:
@@ -254,3 +258,13 @@ class OperatorTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         elif new_status == Tenant.Status.ACTIVE:
             services.tenant_activate(actor=self.actor, tenant=tenant)
         return Response(s.TenantSerializer(tenant).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, slug=None):
+        """Offboard: clients disabled, consents stop counting; records stay as proof."""
+        tenant = self.get_object()
+        if tenant.pk == self.caller.tenant.pk:
+            raise Conflict("Operators cannot delete their own tenant.")
+        if tenant.status != Tenant.Status.DELETED:
+            services.tenant_delete(actor=self.actor, tenant=tenant)
+        return Response(status=status.HTTP_204_NO_CONTENT)

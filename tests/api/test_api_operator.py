@@ -1,5 +1,7 @@
 import pytest
 
+from consents.models import ConsentRecord
+from consents.selectors import user_ids_with_current_consent
 from harbourmaster.actors import Actor
 from tenants.models import Client, Tenant
 from tenants.selectors import client_secret_verify
@@ -65,9 +67,29 @@ def test_operator_lists_tenants(operator):
 
 
 def test_tenant_admins_cannot_act_as_operators(world, acme_admin):
+    assert_problem(acme_admin.delete("/api/v1/tenants/bolt"), 403)
     assert_problem(acme_admin.get("/api/v1/tenants"), 403)
     assert_problem(
         acme_admin.post("/api/v1/tenants", {"slug": "x", "name": "x", "contact_email": "a@b.c"}, format="json"), 403
     )
     assert_problem(acme_admin.patch("/api/v1/tenants/bolt", {"status": "suspended"}, format="json"), 403)
+    assert Tenant.objects.get(slug="bolt").is_active
+
+
+def test_operator_deletes_a_tenant_for_good(operator, world, acme_admin):
+    assert world.alice.pk in set(user_ids_with_current_consent(purpose=world.acme.newsletter))
+    assert operator.delete("/api/v1/tenants/acme").status_code == 204
+    tenant = Tenant.objects.get(slug="acme")
+    assert tenant.status == "deleted"
+    assert_problem(acme_admin.get("/api/v1/tenant"), 401)
+    assert not Client.objects.filter(tenant=tenant, disabled_at__isnull=True).exists()
+    assert world.alice.pk not in set(user_ids_with_current_consent(purpose=world.acme.newsletter))
+    assert ConsentRecord.all_tenants.filter(tenant=tenant).exists(), "the proof stays"
+    assert_problem(operator.patch("/api/v1/tenants/acme", {"status": "active"}, format="json"), 409)
+    assert operator.delete("/api/v1/tenants/acme").status_code == 204  # idempotent
+    assert Tenant.objects.get(slug="bolt").is_active
+
+
+def test_deletion_is_not_a_status_patch(operator, world):
+    assert_problem(operator.patch("/api/v1/tenants/bolt", {"status": "deleted"}, format="json"), 400, path="/status")
     assert Tenant.objects.get(slug="bolt").is_active

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from accounts.api.export import UserExportViewSet
+from accounts.api.ingest import UserPushViewSet
+from accounts.api.lookup import UserLookupViewSet
+
+urlpatterns = [
+    path("users", UserPushViewSet.as_view({"post": "create"}), name="users"),
+    path("users/guests", UserPushViewSet.as_view({"post": "guest"}), name="users-guests"),
+    path("users/lookup", UserLookupViewSet.as_view({"post": "batch"}), name="users-lookup"),
+    path("users/<uuid:uuid>", UserLookupViewSet.as_view({"get": "retrieve"}), name="user-detail"),
+    path("purposes/<slug:slug>/users", UserExportViewSet.as_view({"get": "list"}), name="purpose-users"),
+]
