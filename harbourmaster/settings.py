@@ -146,6 +146,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "idempotency-keys-purge": {"task": "tenants.tasks.idempotency_keys_purge_task", "schedule": 3600},
+    "oauth-tokens-clear": {"task": "tenants.tasks.oauth_tokens_clear_task", "schedule": 3600},
+}
 
 # --- Identity ------------------------------------------------------------------------
 
@@ -249,6 +253,8 @@ REST_FRAMEWORK = {
     # No OPTIONS metadata: it describes forms for the browsable API, which we do not serve.
     "DEFAULT_METADATA_CLASS": None,
 }
+# The largest request body the API reads (413 beyond): bulk data goes through imports.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 # Strangers sending bad bearer tokens get this many tries per minute per address.
 API_FAILED_AUTHENTICATIONS_PER_MINUTE = envint("API_FAILED_AUTHENTICATIONS_PER_MINUTE", 60)
 SPECTACULAR_SETTINGS = {

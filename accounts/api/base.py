@@ -1,8 +1,6 @@
 """What every user-data view shares: reads go through one of the caller's purposes, are
 limited to that purpose's fields, and are recorded in the transaction that serves them."""
 
-import re
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -16,8 +14,6 @@ from consents.models import Purpose
 from harbourmaster.api.errors import InvalidInput
 from harbourmaster.api.views import TenantViewSet
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 KNOWN_FIELD_NAMES = {"uuid", *PROFILE_FIELDS, *CATEGORY_FIELDS}
 
 
@@ -57,23 +53,6 @@ class UserDataViewSet(TenantViewSet):
     purposes, found inside its tenant (404 for another tenant's, as for a missing one)."""
 
     model = Purpose
-
-    def initial(self, request, *args, **kwargs):
-        # DRF streams the body past Django's size check; reading it here applies
-        # DATA_UPLOAD_MAX_MEMORY_SIZE (413) before anything is parsed.
-        request.body  # noqa: B018
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response[REQUEST_ID_HEADER] = self.request_id
-        return super().finalize_response(request, response, *args, **kwargs)
-
-    @property
-    def request_id(self) -> str:
-        if not hasattr(self, "_request_id"):
-            sent = self.request.headers.get(REQUEST_ID_HEADER, "")
-            self._request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
-        return self._request_id
 
     def purpose_get(self, slug: str | None, *, path: str = "/purpose") -> Purpose:
         if not slug:

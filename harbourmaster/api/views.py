@@ -5,6 +5,8 @@ request (and always leaves it), checks scopes and rate limits, and owns get_quer
 subclasses say *what* they list (``model``), never *whose*.
 """
 
+import re
+import uuid
 from contextlib import ExitStack
 
 from rest_framework import serializers
@@ -12,6 +14,9 @@ from rest_framework.viewsets import GenericViewSet
 
 from harbourmaster.actors import Actor
 from tenants.context import tenant_context
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class TenantViewSet(GenericViewSet):
@@ -27,6 +32,9 @@ class TenantViewSet(GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        # DRF reads the body past Django's size check; reading it here applies
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (413) before anything is parsed.
+        request.body  # noqa: B018
         self._tenant_scope.enter_context(tenant_context(request.auth.tenant))
 
     def get_queryset(self):
@@ -35,11 +43,20 @@ class TenantViewSet(GenericViewSet):
         return getattr(self.model, self.scoped_manager).all()
 
     def finalize_response(self, request, response, *args, **kwargs):
+        response[REQUEST_ID_HEADER] = self.request_id
         rate_limit = getattr(request, "rate_limit", None)
         if rate_limit is not None:
             for name, value in rate_limit.headers().items():
                 response[name] = value
         return super().finalize_response(request, response, *args, **kwargs)
+
+    @property
+    def request_id(self) -> str:
+        """The caller's X-Request-ID if it is sane, else one of ours; echoed and recorded."""
+        if not hasattr(self, "_request_id"):
+            sent = self.request.headers.get(REQUEST_ID_HEADER, "")
+            self._request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        return self._request_id
 
     @property
     def caller(self):

@@ -115,3 +115,16 @@ def test_each_tenant_sees_only_its_own_config(world, acme_admin, bolt_admin):
 def test_options_is_not_offered(world, acme_admin):
     for url in ("/api/v1/tenant/config", "/api/v1/tenant", "/api/v1/clients", "/api/v1/purposes"):
         assert_problem(acme_admin.options(url), 405)
+
+
+def test_oversized_body_is_refused_with_413_and_nothing_changes(world, acme_admin, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = {"branding": {"display_name": "x" * 80}, "padding": "y" * 2000}
+    assert_problem(acme_admin.put("/api/v1/tenant/config", big, format="json", HTTP_IF_MATCH='"1"'), 413)
+    assert Tenant.objects.get(pk=world.acme.tenant.pk).config_version == 1
+
+
+def test_every_answer_carries_a_request_id(world, acme_admin):
+    assert acme_admin.get("/api/v1/tenant", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    generated = acme_admin.get("/api/v1/tenant", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
+    assert len(generated) == 32 and " " not in generated
