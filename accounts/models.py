@@ -33,31 +33,29 @@ class UserManager(BaseUserManager):
         return self.create_user(email=email, password=password, **fields)
 
 
-# The OpenID Connect standard claims a user's profile is made of (Core 1.0, 5.1).
-# One vocabulary serves ID tokens, userinfo, the export API and the GDPR download.
-PROFILE_FIELDS = (
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "picture",
-    "website",
-    "profile",
-    "email",
-    "email_verified",
-    "phone_number",
-    "phone_number_verified",
-    "address_street",
-    "address_locality",
-    "address_region",
-    "address_postal_code",
-    "address_country",
-)
+# The profile columns each data category (OIDC scope) opens: the OpenID Connect standard
+# claims (Core 1.0, 5.1), the address claim as its columns. One vocabulary serves ID
+# tokens, userinfo, the export API (its CSV header and filters) and the GDPR download.
+CATEGORY_FIELDS = {
+    "profile": (
+        "given_name",
+        "family_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "picture",
+        "website",
+        "profile",
+    ),
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+    "address": ("address_street", "address_locality", "address_region", "address_postal_code", "address_country"),
+}
+PROFILE_FIELDS = tuple(field for fields in CATEGORY_FIELDS.values() for field in fields)
 
 
 class User(AbstractBaseUser, PermissionsMixin):

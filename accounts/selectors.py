@@ -2,7 +2,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Membership, User, normalize_email
+from accounts.models import CATEGORY_FIELDS, Membership, User, normalize_email
 from consents.models import LegalBasis, Purpose
 from consents.selectors import current_consents, tenant_ids_with_current_consent
 from tenants.models import Tenant
@@ -21,28 +21,6 @@ def tenants_related_to_user(*, user: User) -> QuerySet[Tenant]:
 
 
 # --- What a tenant may read about users (docs/decisions/0009-user-data-visibility.md) ---
-
-# The profile columns each data category (OIDC scope) opens. The address claim is read
-# as its columns, the same names the export's CSV header and filters use.
-CATEGORY_FIELDS = {
-    "profile": (
-        "given_name",
-        "family_name",
-        "middle_name",
-        "nickname",
-        "preferred_username",
-        "gender",
-        "birthdate",
-        "zoneinfo",
-        "locale",
-        "picture",
-        "website",
-        "profile",
-    ),
-    "email": ("email", "email_verified"),
-    "phone": ("phone_number", "phone_number_verified"),
-    "address": ("address_street", "address_locality", "address_region", "address_postal_code", "address_country"),
-}
 
 
 def purpose_readable_fields(*, purpose: Purpose) -> tuple[str, ...]:

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from django.db import DatabaseError, transaction
 from rest_framework import exceptions, status
 
-from accounts.models import PROFILE_FIELDS
-from accounts.selectors import CATEGORY_FIELDS, purpose_readable_fields
+from accounts.models import CATEGORY_FIELDS, PROFILE_FIELDS
+from accounts.selectors import purpose_readable_fields
 from audit.services import access_record
 from consents.models import Purpose
 from harbourmaster.api.errors import InvalidInput
