@@ -15,8 +15,10 @@ PIP := $(VENV_PYTHON) -m pip --disable-pip-version-check --no-input --quiet
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The browser tests (tests/browser) drive the system's Chromium; Playwright cannot download one.
+export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test lint check format
+.PHONY: help run test browser lint check format
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,10 +33,19 @@ run: $(RUNTIME_STAMP) ## Migrate, seed the demo and serve the hub on http://127.
 	@echo
 	$(VENV_PYTHON) manage.py runserver $(HOST):$(PORT)
 
-test: $(DEV_STAMP) ## Run the test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+test: $(DEV_STAMP) browser ## Run the test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 	@status=0; $(VENV_PYTHON) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [[ $$status -eq 5 ]]; then echo "make test: pytest collected no tests; that is a failure." >&2; fi; \
 	exit $$status
+
+browser: ## Install Chromium for the browser tests with apt-get, if it is missing
+	@if [[ ! -x "$(CHROMIUM)" ]]; then \
+		echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+		sudo=""; if [[ "$$(id -u)" -ne 0 ]]; then sudo="sudo"; fi; \
+		$$sudo apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; \
+	fi
+	@[[ -x "$(CHROMIUM)" ]] || { echo "$(CHROMIUM) is still missing: the browser tests need it." >&2; exit 1; }
 
 lint: $(DEV_STAMP) ## ruff check and ruff format --check
 	@status=0; \

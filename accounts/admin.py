@@ -6,6 +6,8 @@ the user hears which fields changed; new users go through ``user_register``.
 
 import uuid
 
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
@@ -22,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.services import membership_link, user_profile_update, user_register
+from accounts.signin.social_admin import social_app_admin_register
 from audit.selectors import access_records_for_user
 from consents.models import Consent
 from harbourmaster.admin import (
@@ -125,10 +128,22 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
     search_help_text = gettext_lazy(
         "An exact email, phone number (+49…), uuid or id; or the beginning of a family name."
     )
-    readonly_fields = ("uuid", "kind", "date_joined", "last_login", "updated_at", "data_access")
+    readonly_fields = (
+        "uuid",
+        "kind",
+        "date_joined",
+        "last_login",
+        "updated_at",
+        "data_access",
+        "merged_into",
+        "merged_at",
+        "merged_by",
+    )
+    raw_id_fields = ("merged_into",)
     inlines = (MembershipInline, ConsentInline)
     fieldsets = (
         (None, {"fields": ("uuid", "kind", "email", "email_verified", "phone_number", "phone_number_verified")}),
+        (gettext_lazy("Guest merged into an account"), {"fields": ("merged_into", "merged_at", "merged_by")}),
         (
             gettext_lazy("Profile"),
             {
@@ -303,3 +318,29 @@ class MembershipAdmin(
                 source=membership.source,
                 external_id=form.cleaned_data["external_id"],
             )
+
+
+# allauth's SocialApp admin, with the provider secret write-only.
+social_app_admin_register()
+# The hub keeps no provider tokens (SOCIALACCOUNT_STORE_TOKENS = False): nothing to show.
+admin.site.unregister(SocialToken)
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """A user's second factors, without their secrets. Deleting one resets it: the user
+    enrols again (a tenant requiring MFA asks at the next sign-in)."""
+
+    raw_id_fields = ("user",)
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("=user__email",)
+    fields = ("user", "type", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

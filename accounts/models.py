@@ -107,6 +107,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    # A guest's device: the SHA-256 of its device cookie (accounts/signin/guest.py).
+    guest_device_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # A guest that became part of a registered account (accounts/merge.py): the row stays.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_guests", editable=False
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    merged_by = models.CharField(max_length=200, blank=True, editable=False)
+
     objects = UserManager()
 
     USERNAME_FIELD = "email"
@@ -119,6 +128,9 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.CheckConstraint(
                 condition=models.Q(kind="guest") | models.Q(email__isnull=False) | models.Q(phone_number__isnull=False),
                 name="registered_user_has_identifier",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True) | models.Q(kind="guest"), name="only_guests_are_merged"
             ),
         ]
         indexes = [models.Index(fields=["family_name", "given_name"], name="user_name_idx")]
@@ -172,3 +184,7 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.tenant_id}"
+
+
+from accounts.imports.models import ImportJob, ImportRowError  # noqa: E402, F401  (registers the import models)
+from accounts.oidc.models import RequestedUserinfoClaims  # noqa: E402, F401  (registers the provider's own rows)

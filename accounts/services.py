@@ -204,7 +204,10 @@ def _is_uniqueness_error(error: ValidationError) -> bool:
 def _guest_push_once(*, actor: Actor, tenant, external_id: str) -> tuple[User, bool]:
     membership = Membership.all_tenants.filter(tenant=tenant, external_id=external_id).select_related("user").first()
     if membership is not None:
-        return membership.user, False
+        user = membership.user
+        while user.merged_into_id is not None:  # the guest signed in since: its account
+            user = user.merged_into
+        return user, False
     user = user_guest_create(actor=actor, tenant=tenant, source=Membership.Source.API)
     membership_link(actor=actor, user=user, tenant=tenant, source=Membership.Source.API, external_id=external_id)
     events_record(

@@ -67,6 +67,12 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.facebook",
+    "allauth.socialaccount.providers.apple",
+    "allauth.socialaccount.providers.openid_connect",
     "tenants",
     "audit",
     "events",
@@ -85,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.signin.middleware.SignInContextMiddleware",
+    "accounts.signin.middleware.SignInLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "harbourmaster.urls"
@@ -100,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.signin.context_processors.signin",
             ],
         },
     },
@@ -149,6 +158,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {"task": "tenants.tasks.idempotency_keys_purge_task", "schedule": 3600},
     "oauth-tokens-clear": {"task": "tenants.tasks.oauth_tokens_clear_task", "schedule": 3600},
+    "import-jobs-sweep": {"task": "accounts.tasks.import_jobs_sweep", "schedule": 60},
+    "oidc-client-sessions-prune": {"task": "accounts.oidc.tasks.client_sessions_prune", "schedule": 3600},
 }
 
 # --- Identity ------------------------------------------------------------------------
@@ -157,6 +168,7 @@ AUTH_USER_MODEL = "accounts.User"
 OAUTH2_PROVIDER_APPLICATION_MODEL = "tenants.Client"
 OAUTH2_PROVIDER = {
     "APPLICATION_ADMIN_CLASS": "tenants.admin.ClientAdmin",
+    "ACCESS_TOKEN_ADMIN_CLASS": "tenants.admin.tokens.HubAccessTokenAdmin",
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
     # OpenID Connect provider: accounts/oidc (validator, claims, views), keys in tenants.keys.
@@ -234,6 +246,89 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 # The login page names the tenant app the user is signing in to (accounts.oidc.forms).
 ACCOUNT_FORMS = {"login": "accounts.oidc.forms.SignInForm"}
 
+# --- Sign-in: the tenant's context (accounts/signin) ----------------------------------
+ACCOUNT_ADAPTER = "accounts.signin.adapter.HubAccountAdapter"
+# A session opened with a method one tenant accepts and another does not is sent back to
+# the login page by the second tenant's authorization endpoint (accounts.signin.policy):
+# allauth must then show the page, not bounce a signed-in user straight back.
+ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
+
+# --- Sign-in: passwordless codes (email, SMS) -------------------------------------------
+# accounts/signin (forms, adapter, codes) and docs/decisions/0015-passwordless-codes.md.
+# allauth's own lifetime and attempt limit are the schema's maxima; each tenant's
+# ``otp`` (length, ttl_seconds, max_attempts, channels) is applied within them.
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 3600
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 10
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = True
+ACCOUNT_FORMS = {
+    **ACCOUNT_FORMS,
+    "request_login_code": "accounts.signin.forms.RequestCodeForm",
+    "confirm_login_code": "accounts.signin.forms.ConfirmCodeForm",
+}
+# Sliding windows kept in the cache (Redis with REDIS_URL, shared by every replica): a
+# limit ends by itself once the attempts stop; nothing locks an account for good.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",  # key: the address typed; a success clears it
+    "request_login_code": "20/m/ip,3/m/key,10/h/key",  # key: the email or phone number
+    "confirm_login_code": "30/m/ip",  # every code entered (accounts.signin.forms)
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "verify_phone": "1/30s/key,3/m/ip",
+}
+SMS_BACKEND = envstr("SMS_BACKEND", "console")
+SMS_OUTBOX_DIR = Path(envstr("SMS_OUTBOX_DIR", str(VAR_DIR / "outbox" / "sms")))
+SMS_GATEWAY_URL = envstr("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = envstr("SMS_GATEWAY_TOKEN", "")
+SMS_GATEWAY_TIMEOUT = envint("SMS_GATEWAY_TIMEOUT", 10)
+if SMS_BACKEND == "http" and not SMS_GATEWAY_URL:
+    raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_GATEWAY_URL")
+CELERY_IMPORTS = ["accounts.sms.tasks", "accounts.oidc.tasks"]
+
+# --- Sign-in: MFA and guests --------------------------------------------------------------
+# allauth.mfa: TOTP apps and single-use recovery codes, shown once (accounts/signin/mfa.py
+# applies a tenant's mfa.required at the authorization endpoint). docs/decisions/0016.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "accounts.signin.mfa_adapter.HubMFAAdapter"
+# TOTP keys and recovery-code seeds are encrypted at rest; the first key encrypts, all decrypt.
+MFA_ENCRYPTION_KEYS = envlist("MFA_ENCRYPTION_KEYS") or [SECRET_KEY]
+MFA_TOTP_ISSUER = "Harbourmaster"
+MFA_TOTP_TOLERANCE = 1  # one 30 s step either side: phones' clocks drift
+MFA_RECOVERY_CODE_COUNT = 10
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+# Guests (accounts/signin/guest.py): the device cookie and how many guests one address
+# may create per hour.
+GUEST_DEVICE_COOKIE_NAME = "hm_guest"
+GUEST_DEVICE_COOKIE_AGE = 365 * 24 * 3600
+GUEST_SIGNINS_PER_IP_PER_HOUR = envint("GUEST_SIGNINS_PER_IP_PER_HOUR", 20)
+
+# --- Sign-in: social providers ------------------------------------------------------------
+# Which provider apps a sign-in offers comes from the served tenant (accounts/signin/social.py,
+# docs/decisions/0017); their client secrets live in SocialApp rows operators keep in the admin.
+SOCIALACCOUNT_ADAPTER = "accounts.signin.social.HubSocialAccountAdapter"
+# An email address from a provider signs in to an existing account only through an app the
+# operator marked trusted for it (SocialApp settings "email_authentication": true).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False  # the hub signs people in; it calls no provider API for them
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a link alone never starts a sign-in elsewhere
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {"SCOPE": ["openid", "email", "profile"], "OAUTH_PKCE_ENABLED": True},
+    # Only what a profile needs, not allauth's default list (gender, link, timezone, ...).
+    "facebook": {
+        "METHOD": "oauth2",
+        "SCOPE": ["email", "public_profile"],
+        "FIELDS": ["id", "email", "name", "first_name", "last_name"],
+    },
+    "apple": {},
+    "openid_connect": {"OAUTH_PKCE_ENABLED": True},
+}
+
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 
@@ -274,6 +369,14 @@ SPECTACULAR_SETTINGS = {
         "PurposeStatusEnum": "consents.models.Purpose.Status",
     },
 }
+
+# --- User import ---
+# Bulk imports (accounts/imports, docs/decisions/0014-bulk-import.md): the largest upload,
+# how long a job's worker may stay silent before the sweep takes it as dead and queues it
+# again, and how many rows are committed together (a crash redoes at most one batch).
+USER_IMPORT_MAX_BYTES = envint("USER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+USER_IMPORT_STALL_SECONDS = envint("USER_IMPORT_STALL_SECONDS", 300)
+USER_IMPORT_BATCH_SIZE = envint("USER_IMPORT_BATCH_SIZE", 1000)
 
 # --- Mail ------------------------------------------------------------------------------
 
@@ -329,6 +432,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The hub's own translations (templates/, accounts/signin); allauth and Django bring theirs.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

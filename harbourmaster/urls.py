@@ -10,6 +10,7 @@ urlpatterns = [
     path("schemas/tenant-config.json", tenant_config_schema, name="tenant-config-schema"),
     path("admin/", admin.site.urls),
     path("api/", include("harbourmaster.api.urls")),
+    path("accounts/", include("accounts.signin.urls")),  # guest sign-in (accounts/signin/guest.py)
     path("accounts/", include("allauth.urls")),
     # OpenID Connect provider: /o/… endpoints and /.well-known/… documents.
     path("", include("accounts.oidc.urls")),

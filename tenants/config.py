@@ -45,9 +45,30 @@ def _pointer(path) -> str:
     return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
+CODE_CHANNELS = {"email_code": "email", "sms_code": "sms"}
+SOCIAL_METHODS = ("google", "facebook", "apple", "oidc")
+
+
+def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
+    """Rules across keys, on the config as it will apply (defaults filled in)."""
+    effective = effective_config(config)
+    methods = effective["login_methods"]
+    found = []
+    for method, channel in CODE_CHANNELS.items():
+        if method in methods and channel not in effective["otp"]["channels"]:
+            found.append(ConfigError("/otp/channels", f"must include {channel!r}: login_methods offers {method!r}"))
+    configured = {entry["provider"] for entry in effective["social_providers"]}
+    for method in SOCIAL_METHODS:
+        if method in methods and method not in configured:
+            found.append(ConfigError("/social_providers", f"needs a {method!r} entry: login_methods offers {method!r}"))
+    return found
+
+
 def config_errors(config: Any) -> list[ConfigError]:
     errors = _validator().iter_errors(config)
     found = [ConfigError(_pointer(error.absolute_path), error.message) for error in errors]
+    if not found:
+        found = _consistency_errors(config)
     return sorted(found, key=lambda error: (error.path, error.message))
 
 

@@ -1,10 +1,15 @@
+import ipaddress
 from functools import cached_property
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 from jwcrypto import jwk
 from oauth2_provider.models import AbstractApplication, ApplicationManager
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
 
 from harbourmaster.records import AppendOnlyModel
@@ -58,6 +63,39 @@ class TenantConfigRevision(AppendOnlyModel):
         return f"{self.tenant_id} v{self.version}"
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _is_internal_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False  # a name: where it resolves to is the worker's network's business
+
+
+def backchannel_logout_uri_validate(value: str) -> None:
+    """An https address the hub may POST logout tokens to (Back-Channel Logout 1.0, 2.2).
+
+    No fragment (the spec forbids one), no credentials (they would end up in logs), no
+    internal address written as such. In development, where redirect URIs may be http,
+    a loopback receiver may be too (decision 19).
+    """
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ValidationError("must be a URL", code="invalid") from None
+    development_loopback = "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS
+    if parts.scheme != "https" and not (parts.scheme == "http" and development_loopback):
+        raise ValidationError("must be an https URL", code="scheme")
+    if not host or parts.username is not None or parts.password is not None or parts.fragment:
+        raise ValidationError("must name a host, without credentials or a fragment", code="invalid")
+    if _is_internal_host(host) and not development_loopback:
+        raise ValidationError("must not be a loopback, private or link-local address", code="internal")
+
+
 class Client(AbstractApplication):
     """An OAuth client of one tenant: django-oauth-toolkit's swapped application model.
 
@@ -70,6 +108,12 @@ class Client(AbstractApplication):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="clients")
     allowed_scopes = models.JSONField(default=list, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # OpenID Connect Back-Channel Logout 1.0: where the hub POSTs a logout token when a
+    # hub session this client signed in through ends (accounts.oidc.backchannel).
+    backchannel_logout_uri = models.URLField(max_length=2000, blank=True, validators=[backchannel_logout_uri_validate])
+    # The client needs ``sid`` in logout tokens; the hub always sends it, so this is kept
+    # as the client registered it (Back-Channel Logout 1.0, 2.2).
+    backchannel_logout_session_required = models.BooleanField(default=False)
 
     objects = ApplicationManager()
     scoped = TenantScopedManager()
@@ -119,6 +163,30 @@ class Client(AbstractApplication):
 
             return signing_key_current().jwk
         return super().jwk_key
+
+
+class ClientSession(models.Model):
+    """A hub session in which this client got an ID token: whom to tell when it ends.
+
+    Kept only for clients with a ``backchannel_logout_uri``; removed when the session
+    ends (the logout tokens are then queued) or, for sessions that simply expired, by
+    the periodic prune. ``hub_session_id`` is the session's own opaque id (never shown:
+    each tenant sees a ``sid`` derived from it, see accounts.oidc.claims).
+    """
+
+    hub_session_id = models.CharField(max_length=64)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="sessions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    signed_in_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hub_session_id", "client"], name="client_session_unique"),
+        ]
+        indexes = [models.Index(fields=["signed_in_at"], name="client_session_signed_in_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} in {self.hub_session_id[:8]}…"
 
 
 class ClientSecretQuerySet(models.QuerySet):

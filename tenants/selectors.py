@@ -1,7 +1,12 @@
+import hashlib
 import hmac
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
+from oauth2_provider.models import get_access_token_model
 
 from tenants.config import effective_config
 from tenants.credentials import secret_hash
@@ -36,3 +41,176 @@ def client_secret_verify(*, client: Client, provided: str) -> bool:
 
 def client_active_secrets(*, client: Client) -> list[ClientSecret]:
     return list(ClientSecret.all_tenants.filter(client=client).active().order_by("-id"))
+
+
+# --- Client authentication and access tokens, cached --------------------------------------
+# One cache round trip instead of three queries per token request (decision 13). Entries
+# are never trusted past a change: the services that change a client, its secrets or its
+# tenant write a tombstone over the entry, once at once and once on commit. While the
+# tombstone stands, readers go to the database and may not put an entry back (``add`` is
+# SET NX), so a read that began before the change cannot bring back what it removed.
+
+CLIENT_CACHE_SECONDS = 300
+ACCESS_TOKEN_CACHE_SECONDS = 300
+TOMBSTONE_SECONDS = 60
+_TOMBSTONE = "forgotten"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedClient:
+    """A client with its tenant loaded, its active secret hashes and its tenant's effective config."""
+
+    client: Client
+    secret_hashes: tuple[tuple[str, float | None], ...]  # (HMAC, expires_at as a timestamp)
+    tenant_config: dict[str, Any]
+
+    @property
+    def usable(self) -> bool:
+        return not self.client.is_disabled and self.client.tenant.is_active
+
+    def secret_matches(self, provided: str) -> bool:
+        if not provided or not self.usable:
+            return False
+        candidate, now = secret_hash(provided), time.time()
+        live = [known for known, expires in self.secret_hashes if expires is None or expires > now]
+        return any(hmac.compare_digest(candidate, known) for known in live)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAccessToken:
+    """What never changes about an access token while it lives; only machine tokens are cached."""
+
+    token_id: int
+    client_id: str
+    user_id: int | None
+    scope: str
+    expires: float
+    issued: float
+
+    @property
+    def expired(self) -> bool:
+        return self.expires <= time.time()
+
+
+def _hashed(value: str) -> str:
+    # Cache keys from what a caller sent: fixed length, no characters a backend refuses.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def client_cache_key(client_id: str) -> str:
+    return f"oauth-client:{_hashed(client_id)}"
+
+
+def access_token_checksum(raw_token: str) -> str:
+    """How django-oauth-toolkit finds a token: the SHA-256 of its value."""
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+def access_token_cache_key(checksum: str) -> str:
+    return f"oauth-access-token:{checksum}"
+
+
+def client_cached(*, client_id: str) -> CachedClient | None:
+    """The client named ``client_id`` as client authentication needs it, or None."""
+    return client_from_cache_entry(client_id=client_id, entry=cache.get(client_cache_key(client_id)))
+
+
+def client_from_cache_entry(*, client_id: str, entry: Any) -> CachedClient | None:
+    """The client from what the cache held for it (a get_many's answer), else from the database."""
+    if isinstance(entry, CachedClient):
+        return entry
+    client = Client.objects.select_related("tenant").filter(client_id=client_id).first()
+    if client is None:
+        return None
+    secrets = ClientSecret.all_tenants.filter(client=client).active().values_list("secret_hash", "expires_at")
+    loaded = CachedClient(
+        client=client,
+        secret_hashes=tuple((known, expires.timestamp() if expires else None) for known, expires in secrets),
+        tenant_config=effective_config(client.tenant.config),
+    )
+    if entry is None:  # not a tombstone
+        cache.add(client_cache_key(client_id), loaded, CLIENT_CACHE_SECONDS)
+    return loaded
+
+
+def access_token_from_cache_entry(*, checksum: str, entry: Any) -> CachedAccessToken | None:
+    """The token from what the cache held for it, else from the database; None if it is gone."""
+    if isinstance(entry, CachedAccessToken):
+        return entry
+    row = (
+        get_access_token_model()
+        .objects.filter(token_checksum=checksum)
+        .values_list("pk", "application__client_id", "user_id", "scope", "expires", "created")
+        .first()
+    )
+    if row is None or row[1] is None:
+        return None
+    token_id, client_id, user_id, scope, expires, created = row
+    loaded = CachedAccessToken(token_id, client_id, user_id, scope, expires.timestamp(), created.timestamp())
+    lifetime = min(ACCESS_TOKEN_CACHE_SECONDS, int(loaded.expires - time.time()))
+    # Sign-in tokens die in many ways (rotation, logout, a replayed code); only the
+    # client's own tokens, which die by revocation or with their client, are cached.
+    if entry is None and user_id is None and lifetime > 0:
+        cache.add(access_token_cache_key(checksum), loaded, lifetime)
+    return loaded
+
+
+# Which client a token was issued to never changes, so each process remembers it: the
+# token's and its client's entries can then be fetched in one round trip.
+_CLIENT_OF_TOKEN: dict[str, str] = {}
+_CLIENT_OF_TOKEN_LIMIT = 10_000
+
+
+def client_of_token_known(checksum: str) -> str | None:
+    return _CLIENT_OF_TOKEN.get(checksum)
+
+
+def client_of_token_remember(checksum: str, client_id: str) -> None:
+    if len(_CLIENT_OF_TOKEN) >= _CLIENT_OF_TOKEN_LIMIT:
+        _CLIENT_OF_TOKEN.clear()
+    _CLIENT_OF_TOKEN[checksum] = client_id
+
+
+def access_token_with_client(*, raw_token: str) -> tuple[CachedAccessToken | None, CachedClient | None]:
+    """The token and the client it was issued to; one cache round trip once this process knows both."""
+    checksum = access_token_checksum(raw_token)
+    token_key, known = access_token_cache_key(checksum), client_of_token_known(checksum)
+    found = cache.get_many([token_key] + ([client_cache_key(known)] if known else []))
+    token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
+    if token is None:
+        return None, None
+    client_of_token_remember(checksum, token.client_id)
+    client_key = client_cache_key(token.client_id)
+    entry = found[client_key] if client_key in found else cache.get(client_key)
+    return token, client_from_cache_entry(client_id=token.client_id, entry=entry)
+
+
+def _bury(keys: list[str]) -> None:
+    if not keys:
+        return
+    tombstones = dict.fromkeys(keys, _TOMBSTONE)
+
+    def write() -> None:
+        cache.set_many(tombstones, TOMBSTONE_SECONDS)
+
+    write()
+    transaction.on_commit(write)
+
+
+def client_cache_forget(*, client_ids: list[str]) -> None:
+    """For the services that change clients, secrets or tenants: now, and again on commit."""
+    _bury([client_cache_key(client_id) for client_id in client_ids])
+
+
+def tenant_clients_cache_forget(*, tenant_id: int) -> None:
+    client_cache_forget(client_ids=list(Client.objects.filter(tenant_id=tenant_id).values_list("client_id", flat=True)))
+
+
+def access_token_cache_forget(*, raw_token: str) -> None:
+    """For revocation: the token is looked up in the database again, and found gone."""
+    access_token_cache_forget_checksums(checksums=[access_token_checksum(raw_token)])
+
+
+def access_token_cache_forget_checksums(*, checksums: list[str]) -> None:
+    """The same, for tokens known only by the checksum the database keeps (the admin)."""
+    _bury([access_token_cache_key(checksum) for checksum in checksums])

@@ -13,7 +13,7 @@ from tenants.config import config_validate, effective_config
 from tenants.credentials import secret_display_prefix, secret_generate, secret_hash
 from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
 from tenants.scopes import API_SCOPES, PLATFORM_SCOPE
-from tenants.selectors import tenant_config_cache_key
+from tenants.selectors import client_cache_forget, tenant_clients_cache_forget, tenant_config_cache_key
 
 
 class ConfigVersionConflict(Exception):
@@ -26,6 +26,12 @@ class ConfigVersionConflict(Exception):
 
 def _forget_config(tenant_id: int) -> None:
     transaction.on_commit(lambda: cache.delete(tenant_config_cache_key(tenant_id)))
+    # Each cached client carries its tenant's status and config (tenants.selectors).
+    tenant_clients_cache_forget(tenant_id=tenant_id)
+
+
+def _forget_client(client: Client) -> None:
+    client_cache_forget(client_ids=[client.client_id])
 
 
 @transaction.atomic
@@ -90,6 +96,7 @@ def tenant_update(*, actor: Actor, tenant: Tenant, name: str | None = None, cont
         tenant.contact_email = contact_email
     tenant.full_clean()
     tenant.save(update_fields=["name", "contact_email", "updated_at"])
+    tenant_clients_cache_forget(tenant_id=tenant.pk)
     return tenant
 
 
@@ -179,6 +186,8 @@ def client_create(
     post_logout_redirect_uris: list[str] | None = None,
     allowed_scopes: list[str] | None = None,
     first_party: bool = True,
+    backchannel_logout_uri: str = "",
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[Client, str | None]:
     """Create a client; returns it with its first secret (None for a public client).
 
@@ -197,6 +206,8 @@ def client_create(
         post_logout_redirect_uris=" ".join(post_logout_redirect_uris or []),
         allowed_scopes=allowed_scopes,
         skip_authorization=first_party,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
         client_secret="",
         hash_client_secret=False,
         algorithm=Client.RS256_ALGORITHM if grant_type == Client.GRANT_AUTHORIZATION_CODE else Client.NO_ALGORITHM,
@@ -207,7 +218,15 @@ def client_create(
     return client, secret
 
 
-CLIENT_UPDATABLE = {"name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "first_party"}
+BACKCHANNEL_LOGOUT_FIELDS = ("backchannel_logout_uri", "backchannel_logout_session_required")
+CLIENT_UPDATABLE = {
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "allowed_scopes",
+    "first_party",
+    *BACKCHANNEL_LOGOUT_FIELDS,
+}
 
 
 @transaction.atomic
@@ -227,12 +246,14 @@ def client_update(*, actor: Actor, client: Client, changes: dict[str, Any]) -> C
     for name in ("redirect_uris", "post_logout_redirect_uris"):
         if name in changes:
             setattr(client, name, " ".join(changes[name]))
-    if "name" in changes:
-        client.name = changes["name"]
+    for name in ("name", *BACKCHANNEL_LOGOUT_FIELDS):
+        if name in changes:
+            setattr(client, name, changes[name])
     if "first_party" in changes:
         client.skip_authorization = changes["first_party"]
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
+    _forget_client(client)
     return client
 
 
@@ -244,6 +265,7 @@ class ClientInUse(Exception):
 def client_delete(*, actor: Actor, client: Client) -> None:
     """Delete a client that nothing records; one that records name can only be disabled."""
     _client_tokens_revoke(client)
+    _forget_client(client)
     try:
         with transaction.atomic():
             client.delete()
@@ -267,6 +289,7 @@ def client_secret_rotate(*, actor: Actor, client: Client, overlap_until: datetim
     old = ClientSecret.all_tenants.select_for_update().filter(client=client).active()
     old.filter(expires_at__isnull=True).update(expires_at=overlap_until)
     old.filter(expires_at__gt=overlap_until).update(expires_at=overlap_until)
+    _forget_client(client)
     return _secret_issue(actor=actor, client=client)
 
 
@@ -275,6 +298,7 @@ def client_secret_revoke(*, actor: Actor, secret: ClientSecret) -> ClientSecret:
     if secret.revoked_at is None:
         secret.revoked_at = timezone.now()
         secret.save(update_fields=["revoked_at"])
+    client_cache_forget(client_ids=[Client.objects.values_list("client_id", flat=True).get(pk=secret.client_id)])
     return secret
 
 
@@ -292,6 +316,7 @@ def client_disable(*, actor: Actor, client: Client) -> Client:
         client.disabled_at = timezone.now()
         client.save(update_fields=["disabled_at", "updated"])
     _client_tokens_revoke(client)
+    _forget_client(client)
     return client
 
 
@@ -300,6 +325,7 @@ def client_enable(*, actor: Actor, client: Client) -> Client:
     if client.disabled_at is not None:
         client.disabled_at = None
         client.save(update_fields=["disabled_at", "updated"])
+    _forget_client(client)
     return client
 
 

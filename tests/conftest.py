@@ -15,10 +15,26 @@ from accounts.services import user_register
 from consents.models import Channel, Purpose
 from consents.services import consent_grant, purpose_create
 from harbourmaster.actors import Actor
+from harbourmaster.celery import app as celery_app
 from tenants.models import Client, Tenant
 from tenants.services import client_create, tenant_create
 
 SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks(request):
+    """Tasks run inline, as in the embedded default, also when REDIS_URL is set.
+
+    A test that needs the real broker and a worker process marks itself ``real_broker``.
+    """
+    if request.node.get_closest_marker("real_broker"):
+        yield
+        return
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = eager
 
 
 @pytest.fixture(autouse=True)

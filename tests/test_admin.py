@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -17,7 +19,7 @@ from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 
 from accounts.models import Membership, User
 from accounts.services import membership_link
-from audit.models import AccessRecord, AccessRecordSubject
+from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 from audit.services import access_record
 from consents.models import Consent, ConsentRecord, Purpose, PurposeVersion
 from events.models import Event
@@ -33,7 +35,13 @@ from .conftest import SYSTEM
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
 APPEND_ONLY = [ConsentRecord, AccessRecord, AccessRecordSubject, Event, TenantConfigRevision, PurposeVersion]
 SECRET_PATTERN = re.compile(r"hms_[A-Za-z0-9_-]{43}")
-TOKENS = {"access": "at-" + "a" * 40, "refresh": "rt-" + "r" * 40, "code": "code-" + "c" * 40}
+TOKENS = {
+    "access": "at-" + "a" * 40,
+    "refresh": "rt-" + "r" * 40,
+    "code": "code-" + "c" * 40,
+    "social": "provider-secret-" + "s" * 24,
+    "totp": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+}
 
 
 def url(model, view: str, *args) -> str:
@@ -50,7 +58,7 @@ def staff(client, world):
 def every_row(world):
     """At least one row of every model the admin shows, beyond the standing world."""
     membership_link(actor=SYSTEM, user=world.alice, tenant=world.acme.tenant, source="api", external_id="A-1")
-    access_record(
+    record = access_record(
         tenant=world.acme.tenant,
         client=world.acme.backend,
         purpose="newsletter",
@@ -59,6 +67,7 @@ def every_row(world):
         user_ids=[world.alice.pk],
         request_id="req-123",
     )
+    AccessRecordSubjectBlock.all_tenants.create(record=record, user_ids=[world.alice.pk])
     Group.objects.create(name="support")
     EmailAddress.objects.create(user=world.alice, email=world.alice.email, primary=True, verified=True)
     expires = timezone.now() + timedelta(hours=1)
@@ -70,6 +79,9 @@ def every_row(world):
     )
     IDToken.objects.create(user=alice, application=app, expires=expires)
     signing_key_current()
+    SocialApp.objects.create(provider="google", name="Google", client_id="g-1", secret=TOKENS["social"])
+    SocialAccount.objects.create(user=alice, provider="google", uid="1234567890")
+    TOTP.activate(alice, TOKENS["totp"])
     return world
 
 

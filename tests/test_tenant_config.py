@@ -36,6 +36,14 @@ def test_schema_accepts_every_documented_example(example):
             "'issuer' is a required property",
         ),
         ([], "/", "[] is not of type 'object'"),
+        # Across keys, with the defaults filled in (otp.channels defaults to email only):
+        ({"login_methods": ["sms_code"]}, "/otp/channels", "must include 'sms': login_methods offers 'sms_code'"),
+        (
+            {"login_methods": ["email_code"], "otp": {"channels": ["sms"]}},
+            "/otp/channels",
+            "must include 'email': login_methods offers 'email_code'",
+        ),
+        ({"login_methods": ["password", "google"]}, "/social_providers", "needs a 'google' entry"),
     ],
 )
 def test_schema_rejects_bad_config_naming_path_and_reason(config, path, reason):

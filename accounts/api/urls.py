@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from accounts.api.export import UserExportViewSet
 from accounts.api.ingest import UserPushViewSet
@@ -6,6 +6,7 @@ from accounts.api.lookup import UserLookupViewSet
 
 urlpatterns = [
     path("users", UserPushViewSet.as_view({"post": "create"}), name="users"),
+    path("users/", include("accounts.api.imports")),
     path("users/guests", UserPushViewSet.as_view({"post": "guest"}), name="users-guests"),
     path("users/lookup", UserLookupViewSet.as_view({"post": "batch"}), name="users-lookup"),
     path("users/<uuid:uuid>", UserLookupViewSet.as_view({"get": "retrieve"}), name="user-detail"),

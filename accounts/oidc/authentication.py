@@ -1,4 +1,4 @@
-"""How and when the user signed in this session: the ID token's ``auth_time`` and ``amr``.
+"""How and when the user signed in this session: the ID token's ``auth_time``, ``amr`` and ``acr``.
 
 allauth keeps a record of each authentication in the session; the authorization
 endpoint reads it (see ``backends``) and the code carries it to the token endpoint.
@@ -9,6 +9,8 @@ from typing import Any
 
 from allauth.account.authentication import get_authentication_records
 from django.http import HttpRequest
+
+from accounts.oidc.acr import acr_of
 
 # allauth method (and MFA authenticator type) -> RFC 8176 authentication method reference.
 AMR_BY_METHOD = {"password": "pwd", "code": "otp"}
@@ -35,7 +37,7 @@ def _amr(records: list[dict[str, Any]]) -> list[str]:
 
 
 def session_authentication(request: HttpRequest) -> dict[str, Any]:
-    """``{"auth_time": seconds, "amr": [...]}`` for the signed-in user of this session."""
+    """``{"auth_time": seconds, "amr": [...], "acr": level}`` for the signed-in user of this session."""
     user = request.user
     records = get_authentication_records(request, user)
     times = [record["at"] for record in records if isinstance(record.get("at"), int | float)]
@@ -45,4 +47,4 @@ def session_authentication(request: HttpRequest) -> dict[str, Any]:
         auth_time = user.last_login.timestamp()
     else:
         auth_time = time.time()
-    return {"auth_time": int(auth_time), "amr": _amr(records)}
+    return {"auth_time": int(auth_time), "amr": _amr(records), "acr": acr_of(user, records)}

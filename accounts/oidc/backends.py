@@ -1,6 +1,7 @@
 from oauth2_provider.oauth2_backends import OAuthLibCore
 
 from accounts.oidc.authentication import session_authentication
+from accounts.oidc.claims import hub_session_id
 
 
 class SessionAwareOAuthLibCore(OAuthLibCore):
@@ -12,5 +13,6 @@ class SessionAwareOAuthLibCore(OAuthLibCore):
 
     def create_authorization_response(self, request, scopes, credentials, allow):
         if request.user.is_authenticated:
-            credentials["authentication"] = session_authentication(request)
+            # The session's id rides along too: the ID token's sid, and whom to tell at logout.
+            credentials["authentication"] = {**session_authentication(request), "session": hub_session_id(request)}
         return super().create_authorization_response(request, scopes, credentials, allow)

@@ -7,9 +7,11 @@ One vocabulary: the profile fields are the OpenID Connect standard claims (Core 
 import base64
 import hashlib
 import hmac
+import secrets
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from accounts.models import User
 from tenants.models import Tenant
@@ -37,7 +39,7 @@ SCOPE_CLAIMS = {
     "phone": ("phone_number", "phone_number_verified"),
     "address": ("address",),
 }
-SUPPORTED_CLAIMS = ("sub", "auth_time", "amr", *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
+SUPPORTED_CLAIMS = ("sub", "auth_time", "amr", "sid", *(claim for claims in SCOPE_CLAIMS.values() for claim in claims))
 
 ADDRESS_PARTS = {
     "street_address": "address_street",
@@ -56,9 +58,34 @@ def subject_for(*, user: User, tenant: Tenant) -> str:
     """
     if tenant_effective_config(tenant=tenant)["subject_type"] != "pairwise":
         return str(user.uuid)
-    message = f"{tenant.pk}:{user.uuid}".encode()
-    digest = hmac.new(settings.OIDC_PAIRWISE_SUBJECT_KEY.encode(), message, hashlib.sha256).digest()
+    return _keyed_hash(f"{tenant.pk}:{user.uuid}")
+
+
+# Where the session keeps its own opaque id; it survives the key change at sign-in and
+# goes with the session at sign-out.
+HUB_SESSION_ID_KEY = "_hub_session_id"
+
+
+def hub_session_id(request: HttpRequest) -> str:
+    """This browser session's opaque id, made on first use and never shown as it is."""
+    value = request.session.get(HUB_SESSION_ID_KEY)
+    if not value:
+        value = request.session[HUB_SESSION_ID_KEY] = secrets.token_urlsafe(32)
+    return value
+
+
+def _keyed_hash(message: str) -> str:
+    digest = hmac.new(settings.OIDC_PAIRWISE_SUBJECT_KEY.encode(), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def session_id_for(*, hub_session_id: str, tenant: Tenant) -> str:
+    """The ``sid`` this tenant sees for a hub session (Back-Channel Logout 1.0, 2.1).
+
+    One per tenant, like a pairwise ``sub``: a value every tenant shared would let them
+    join their users on it.
+    """
+    return _keyed_hash(f"sid:{tenant.pk}:{hub_session_id}")
 
 
 def _address(user: User) -> dict[str, str] | None:
@@ -88,3 +115,11 @@ def user_claims(*, user: User, tenant: Tenant, scopes: list[str] | set[str]) -> 
             if value is not None:
                 claims[claim] = value
     return claims
+
+
+def user_claims_named(*, user: User, names, scopes: list[str] | set[str]) -> dict[str, Any]:
+    """Of the claims ``names`` (the ``claims`` request parameter, Core 1.0, 5.5), those that
+    ``scopes`` cover; a claim with no value is left out."""
+    covered = {claim for scope in set(scopes) & set(SCOPE_CLAIMS) for claim in SCOPE_CLAIMS[scope]}
+    values = {claim: _claim_value(user, claim) for claim in names if claim in covered}
+    return {claim: value for claim, value in values.items() if value is not None}

@@ -1,44 +1,51 @@
 """allauth's login form, told which tenant app the user is signing in to.
 
-allauth hands its forms the request (ACCOUNT_FORMS); when the page was reached from the
-authorization endpoint, ``next`` names the client, so the page can say where the user
-is going. Nothing is trusted from it: it only picks a name to show.
+allauth hands its forms the request (ACCOUNT_FORMS); the sign-in context
+(accounts.signin.context) names the client the page serves, so it can say where the
+user is going, and whether that tenant takes passwords at all.
 """
 
 from urllib.parse import parse_qs, urlsplit
 
 from allauth.account.forms import LoginForm
-from django.urls import reverse
+from allauth.core import ratelimit
+from django import forms
+from django.utils.translation import gettext as _
 
-from tenants.models import Client, Tenant
-from tenants.selectors import tenant_effective_config
-
-
-def requesting_client(next_url: str | None) -> Client | None:
-    """The live client of an authorization request this sign-in will return to, if any."""
-    if not next_url:
-        return None
-    parts = urlsplit(next_url)
-    if parts.scheme or parts.netloc or parts.path != reverse("oauth2_provider:authorize"):
-        return None
-    client_id = parse_qs(parts.query).get("client_id", [""])[-1]
-    if not client_id or "\x00" in client_id:
-        return None
-    client = Client.objects.select_related("tenant").filter(client_id=client_id, disabled_at__isnull=True).first()
-    return client if client is not None and client.tenant.is_active else None
+from accounts.signin.context import signin_context
 
 
-def tenant_display_name(tenant: Tenant) -> str:
-    return tenant_effective_config(tenant=tenant).get("branding", {}).get("display_name") or tenant.name
+def login_hint(request) -> str:
+    """The app's ``login_hint`` (Core 1.0, 3.1.2.1) when it is an email address, to prefill."""
+    next_url = request.GET.get("next", "")
+    if "login_hint" not in next_url:
+        return ""
+    hint = parse_qs(urlsplit(next_url).query).get("login_hint", [""])[-1].strip()
+    return hint if "@" in hint and len(hint) <= 254 and "\x00" not in hint else ""
 
 
 class SignInForm(LoginForm):
-    """allauth's login form, with ``signing_in_to`` (a client) and ``tenant_name`` to show."""
+    """allauth's login form, with ``signing_in_to`` (a client) and ``tenant_name`` to show.
+
+    A tenant that has not enabled passwords refuses them here too, not only by leaving
+    the field off its page; the refusal counts toward the failed-login limit.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        next_url = None
-        if self.request is not None:
-            next_url = (self.request.POST if self.request.method == "POST" else self.request.GET).get("next")
-        self.signing_in_to = requesting_client(next_url)
-        self.tenant_name = tenant_display_name(self.signing_in_to.tenant) if self.signing_in_to else ""
+        context = signin_context(self.request) if self.request is not None else None
+        self.signing_in_to = context.client if context is not None else None
+        self.tenant_name = context.display_name if self.signing_in_to else ""
+        hint = login_hint(self.request) if self.request is not None else ""
+        if hint and not self.is_bound:
+            self.fields["login"].initial = hint
+
+    def clean(self):
+        if self.request is not None and not signin_context(self.request).allows("password"):
+            ratelimit.consume(self.request, action="login_failed", key=self.data.get("login", "").lower())
+            raise forms.ValidationError(
+                _("%(tenant)s does not offer sign-in with a password. Choose another way below.")
+                % {"tenant": signin_context(self.request).display_name},
+                code="method_not_offered",
+            )
+        return super().clean()

@@ -1,5 +1,8 @@
 from oauthlib.oauth2.rfc6749.endpoints import AuthorizationEndpoint, ResourceEndpoint, TokenEndpoint
+from oauthlib.oauth2.rfc6749.tokens import BearerToken, random_token_generator
 from oauthlib.openid import Server
+
+from accounts.oidc.jwt_tokens import AccessTokenGenerator
 
 
 class HubServer(Server):
@@ -8,11 +11,20 @@ class HubServer(Server):
     Anything else is then refused as unsupported (unsupported_response_type,
     unsupported_grant_type) rather than as not allowed for this client, and only
     opaque bearer tokens are accepted at protected endpoints: an ID token is no
-    access token.
+    access token. Access tokens are JWTs for tenants that ask (accounts.oidc.jwt_tokens);
+    refresh tokens are always random strings.
     """
 
-    def __init__(self, request_validator, *args, **kwargs):
-        super().__init__(request_validator, *args, **kwargs)
+    def __init__(self, request_validator, *args, token_expires_in=None, **kwargs):
+        super().__init__(request_validator, *args, token_expires_in=token_expires_in, **kwargs)
+        # oauthlib's UserInfoEndpoint.__init__ (run last) replaces ``bearer`` with one that
+        # knows neither the generators nor the lifetime; this one issues every token.
+        self.bearer = BearerToken(
+            request_validator,
+            token_generator=AccessTokenGenerator(request_validator),
+            expires_in=token_expires_in,
+            refresh_token_generator=random_token_generator,
+        )
         AuthorizationEndpoint.__init__(
             self,
             default_response_type="code",

@@ -9,6 +9,7 @@ from django.urls import path
 from oauth2_provider import views as oauth2_views
 
 from accounts.oidc import views
+from accounts.oidc.revocation_list import RevocationListView
 
 app_name = "oauth2_provider"
 
@@ -22,6 +23,8 @@ urlpatterns = [
     path("o/token/", endpoint(views.TokenView), name="token"),
     path("o/revoke_token/", endpoint(oauth2_views.RevokeTokenView), name="revoke-token"),
     path("o/introspect/", endpoint(views.IntrospectTokenView), name="introspect"),
+    # Revoked JWT access tokens (jti until exp), for resource servers that check JWTs locally.
+    path("o/revoked-tokens/", RevocationListView.as_view(), name="revoked-tokens"),
     path("o/userinfo/", endpoint(views.UserInfoView), name="user-info"),
     path("o/logout/", endpoint(views.LogoutView), name="rp-initiated-logout"),
     path(".well-known/openid-configuration", views.DiscoveryView.as_view(), name="oidc-connect-discovery-info"),

@@ -3,9 +3,12 @@
 import base64
 import binascii
 import json
+import os
+import time
 import uuid
 from collections import OrderedDict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 from django.db.models import Min
@@ -18,20 +21,36 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import Membership
-from accounts.oidc.claims import SUPPORTED_CLAIMS, user_claims
+from accounts.oidc.backchannel import client_session_record
+from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, user_claims, user_claims_named
+from accounts.oidc.jwt_tokens import access_token_verify, looks_like_jwt
+from accounts.oidc.requested_claims import (
+    ClaimsRequest,
+    MalformedClaimsRequest,
+    claims_request_from,
+    claims_request_json,
+    userinfo_claims_request_carry,
+    userinfo_claims_request_save,
+    userinfo_claims_requested,
+    with_acr_values,
+)
+from accounts.oidc.revocation_list import jwt_access_token_revoke
+from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
 from harbourmaster.actors import Actor
 from tenants.keys import signing_key_by_kid
-from tenants.selectors import client_secret_verify
+from tenants.selectors import access_token_cache_forget, client_cached
 
 # Only these: no implicit, no password, no device flow (RFC 9700).
 OFFERED_GRANT_TYPES = {"authorization_code", "client_credentials", "refresh_token"}
 # An access token is always issued with the ID token, so the profile claims are the
-# userinfo endpoint's to give (Core 1.0, 5.4); the ID token says who and how.
+# userinfo endpoint's to give (Core 1.0, 5.4); the ID token says who and how, and holds
+# profile claims only where the claims parameter asked for them there.
 ID_TOKEN_CLAIMS = {"sub", "iss", "exp", "auth_time", "jti"}
-# The grant's ``claims`` column carries the sign-in facts from the authorization to the
-# token request. The hub does not honour the ``claims`` request parameter
-# (claims_parameter_supported is false), so nothing else is kept there.
+# The grant's ``claims`` column carries the ``claims`` request parameter (Core 1.0, 5.5,
+# as accounts.oidc.requested_claims reads it, with ``acr_values`` folded in) from the
+# authorization to the token request, and next to it, under a key no claims request
+# has, the sign-in facts.
 AUTHENTICATION_KEY = "_authentication"
 # ... and, once the code is exchanged, the rotation family of the tokens it bought, so a
 # second exchange can revoke them (RFC 6749, 4.1.2). The row is kept, not deleted, until
@@ -43,12 +62,17 @@ class HubOAuth2Validator(OAuth2Validator):
     # --- Clients -------------------------------------------------------------------
 
     def _load_application(self, client_id, request):
-        """A client of a suspended tenant is treated like one that does not exist."""
-        client = super()._load_application(client_id, request)
-        if client is not None and not client.tenant.is_active:
-            request.client = None
-            return None
-        return client
+        """The client, from the cache (tenants.selectors); a disabled client, or one of a
+        suspended tenant, is treated like one that does not exist."""
+        if request.client is not None and getattr(request.client, "client_id", None) == client_id:
+            return request.client
+        return self._load_cached_client(client_id, request)
+
+    def _load_cached_client(self, client_id, request):
+        found = client_cached(client_id=client_id) if isinstance(client_id, str) else None
+        request.client = found.client if found is not None and found.usable else None
+        request.cached_client = found
+        return request.client
 
     def _credentials(self, request) -> tuple[str, str] | None:
         """The client's id and secret, from HTTP Basic if sent (RFC 6749, 2.3.1), else the body."""
@@ -72,8 +96,9 @@ class HubOAuth2Validator(OAuth2Validator):
         if credentials is None:
             return False
         client_id, secret = credentials
-        client = self._load_application(client_id, request)
-        return client is not None and client_secret_verify(client=client, provided=secret)
+        if self._load_cached_client(client_id, request) is None:
+            return False
+        return request.cached_client.secret_matches(secret)
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
         return grant_type in OFFERED_GRANT_TYPES and super().validate_grant_type(
@@ -84,6 +109,7 @@ class HubOAuth2Validator(OAuth2Validator):
         # The server routes only "code", but oauthlib hands it "code id_token" (hybrid) too.
         if response_type != "code":
             raise errors.UnsupportedResponseTypeError(request=request)
+        _decode_claims_parameter(request)
         return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
 
     def get_default_redirect_uri(self, client_id, request, *args, **kwargs) -> None:
@@ -93,6 +119,11 @@ class HubOAuth2Validator(OAuth2Validator):
 
     # --- Authorization requests ------------------------------------------------------
 
+    def validate_silent_login(self, request) -> bool:
+        # The authorization view sees the session, which oauthlib's request does not: it
+        # answers login_required itself to anyone not signed in, or signed in too long ago.
+        return True
+
     def validate_silent_authorization(self, request) -> bool:
         # prompt=none: only a first-party client signs a user in without asking them;
         # a third-party one gets consent_required (Core 1.0, 3.1.2.6).
@@ -101,7 +132,8 @@ class HubOAuth2Validator(OAuth2Validator):
     # --- Authorization codes -------------------------------------------------------
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
-        request.claims = {AUTHENTICATION_KEY: getattr(request, "authentication", None) or {}}
+        requested = _requested_at_authorization(request)
+        request.claims = {**requested.as_json(), AUTHENTICATION_KEY: getattr(request, "authentication", None) or {}}
         super().save_authorization_code(client_id, code, request, *args, **kwargs)
         membership_link(
             actor=Actor.user(request.user),
@@ -137,9 +169,26 @@ class HubOAuth2Validator(OAuth2Validator):
     # --- Tokens ----------------------------------------------------------------------
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
-        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        # A new family is named by a time-ordered UUID, so the family's start (the sign-in)
+        # is read from its name, without a query, on every refresh (_refresh_family_expired).
+        # The toolkit reads only ``token_family`` from the previous token here.
+        family_of = previous_refresh_token or _NewFamily(token_family=token_family_new())
+        refresh_token = super()._create_refresh_token(request, refresh_token_code, access_token, family_of)
         request.issued_token_family = refresh_token.token_family
+        if previous_refresh_token is None:
+            userinfo_claims_request_save(refresh_token=refresh_token, requested=_requested_of(request))
+        else:
+            userinfo_claims_request_carry(previous=previous_refresh_token, refresh_token=refresh_token)
         return refresh_token
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        access_token_cache_forget(raw_token=token)
+        if looks_like_jwt(token):
+            claims = access_token_verify(token, issuer=self.get_oidc_issuer_endpoint(request))
+            # Only the client the token was issued to may revoke it (RFC 7009, 2.1).
+            if claims is not None and request.client is not None and claims.client_id == request.client.client_id:
+                jwt_access_token_revoke(jti=claims.jti, expires=claims.expires)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
@@ -164,8 +213,16 @@ class HubOAuth2Validator(OAuth2Validator):
     def get_oidc_claims(self, token, token_handler, request) -> dict:
         return user_claims(user=request.user, tenant=request.client.tenant, scopes=request.scopes)
 
+    def get_userinfo_claims(self, request) -> dict:
+        claims = super().get_userinfo_claims(request)
+        names = userinfo_claims_requested(access_token=request.access_token)
+        if not names:
+            return claims
+        # Besides what the scopes give, what the claims parameter asked for (Core 1.0, 5.5).
+        return {**user_claims_named(user=request.user, names=names, scopes=client_scopes(request.client)), **claims}
+
     def get_discovery_claims(self, request) -> list[str]:
-        return list(SUPPORTED_CLAIMS)
+        return [*SUPPORTED_CLAIMS, "acr"]
 
     def get_id_token_dictionary(self, token, token_handler, request):
         claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
@@ -175,7 +232,17 @@ class HubOAuth2Validator(OAuth2Validator):
             claims["auth_time"] = authentication["auth_time"]
         if authentication.get("amr"):
             claims["amr"] = authentication["amr"]
-        return claims, expiration_time
+        if authentication.get("session"):
+            claims["sid"] = session_id_for(hub_session_id=authentication["session"], tenant=request.client.tenant)
+        return {**claims, **_requested_id_token_claims(request, authentication)}, expiration_time
+
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
+        # Whom to tell when this hub session ends (Back-Channel Logout, decision 19).
+        client_session_record(
+            hub_session_id=_authentication_of(request).get("session"), client=request.client, user_id=request.user.pk
+        )
+        return id_token
 
     def _get_key_for_token(self, token):
         """The key named by the token's ``kid``: retired keys still verify our own tokens."""
@@ -187,6 +254,53 @@ class HubOAuth2Validator(OAuth2Validator):
             return None
         key = signing_key_by_kid(kid) if isinstance(kid, str) else None
         return key.jwk if key else None
+
+
+def _decode_claims_parameter(request) -> None:
+    """Decode and check the claims parameter once the redirect URI is known.
+
+    oauthlib decodes it later itself, but answers bad JSON with an error that names no
+    redirect URI, which the toolkit cannot send anywhere (a 500), and takes any JSON.
+    Here, bad JSON or the wrong shape is an invalid_request at the client's redirect
+    URI; oauthlib then leaves the decoded object as it is.
+    """
+    if not isinstance(request.claims, str) or not request.claims:
+        return
+    try:
+        request.claims = claims_request_json(request.claims)
+    except MalformedClaimsRequest as error:
+        raise errors.InvalidRequestError(request=request, description=str(error)) from None
+
+
+def _requested_at_authorization(request) -> ClaimsRequest:
+    """The claims parameter and ``acr_values`` of an OpenID Connect authorization request."""
+    if "openid" not in (request.scopes or []):
+        return ClaimsRequest()
+    try:
+        requested = claims_request_from(request.claims)
+    except MalformedClaimsRequest:  # refused before, by validate_response_type
+        return ClaimsRequest()
+    return with_acr_values(requested, getattr(request, "acr_values", None))
+
+
+def _requested_of(request) -> ClaimsRequest:
+    """The claims request the grant kept (``request.claims`` at the token endpoint)."""
+    try:
+        return claims_request_from(request.claims)
+    except MalformedClaimsRequest:
+        return ClaimsRequest()
+
+
+def _requested_id_token_claims(request, authentication: dict) -> dict:
+    """What the claims parameter asked the ID token for: profile claims the client's scopes
+    cover, and ``acr`` (also asked for by ``acr_values``), the level the sign-in reached."""
+    requested = _requested_of(request).id_token
+    if not requested:
+        return {}
+    claims = user_claims_named(user=request.user, names=requested, scopes=client_scopes(request.client))
+    if "acr" in requested and authentication.get("acr"):
+        claims["acr"] = authentication["acr"]
+    return claims
 
 
 def _authentication_of(request) -> dict:
@@ -218,7 +332,28 @@ def _refresh_family_expired(refresh_token) -> bool:
     if not lifetime:
         return False
     started = refresh_token.created
-    if refresh_token.token_family:
-        family = get_refresh_token_model().objects.filter(token_family=refresh_token.token_family)
-        started = family.aggregate(first=Min("created"))["first"] or started
+    family = refresh_token.token_family
+    if family and family.version == UUID7_VERSION:
+        started = min(started, datetime.fromtimestamp((family.int >> 80) / 1000, tz=UTC))
+    elif family:  # named before families were time-ordered
+        members = get_refresh_token_model().objects.filter(token_family=family)
+        started = members.aggregate(first=Min("created"))["first"] or started
     return started + timedelta(seconds=lifetime) <= timezone.now()
+
+
+UUID7_VERSION = 7
+
+
+@dataclass(frozen=True)
+class _NewFamily:
+    token_family: uuid.UUID
+
+
+def token_family_new(at: datetime | None = None) -> uuid.UUID:
+    """A family name that says when the family began: an RFC 9562 version 7 UUID (48 bits
+    of Unix milliseconds, then random bits)."""
+    milliseconds = int(at.timestamp() * 1000) if at else time.time_ns() // 1_000_000
+    value = milliseconds << 80 | int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
+    value = value & ~(0xF << 76) | UUID7_VERSION << 76  # version
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return uuid.UUID(int=value)

@@ -17,14 +17,19 @@ from oauth2_provider.compat import login_not_required
 from oauth2_provider.exceptions import InvalidOIDCClientError, OAuthToolkitError
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.mixins import OAuthLibMixin
+from oauth2_provider.views.oidc import _load_id_token, _validate_claims
 from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
-from oauthlib.oauth2.rfc6749.errors import InvalidRequestError
-from oauthlib.openid.connect.core.exceptions import ConsentRequired, LoginRequired
+from oauthlib.oauth2.rfc6749.errors import ConsentRequired, InvalidRequestError, LoginRequired
 
+from accounts.oidc.acr import ACR_VALUES_SUPPORTED
 from accounts.oidc.authentication import session_authentication
-from accounts.oidc.forms import tenant_display_name
 from accounts.oidc.introspection import access_token_introspect
+from accounts.oidc.step_up import acr_requirement_response
+from accounts.signin.context import requesting_client, signin_context_for_client, tenant_display_name
+from accounts.signin.guest import guest_requirement_response
+from accounts.signin.mfa import mfa_requirement_response
+from accounts.signin.policy import session_meets_login_methods
 from tenants.keys import signing_key_current, signing_keys_published
 from tenants.models import Client
 
@@ -67,9 +72,14 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
             revocation_endpoint=self._get_endpoint_url(request, "revoke-token", required=True),
             introspection_endpoint=self._get_endpoint_url(request, "introspect", required=True),
             prompt_values_supported=["none", "login", "consent"],
-            claims_parameter_supported=False,
+            # The claims parameter and acr_values (accounts.oidc.requested_claims, decision 20).
+            claims_parameter_supported=True,
+            acr_values_supported=ACR_VALUES_SUPPORTED,
             request_parameter_supported=False,
             request_uri_parameter_supported=False,
+            # Back-Channel Logout 1.0 (accounts.oidc.backchannel); logout tokens always carry sid.
+            backchannel_logout_supported=True,
+            backchannel_logout_session_supported=True,
         )
         response = JsonResponse(document)
         response["Access-Control-Allow-Origin"] = "*"
@@ -131,6 +141,14 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
     """
 
     def get(self, request, *args, **kwargs):
+        if request.GET.get("id_token_hint"):
+            response = self._id_token_hint(request)
+            if response is not None:
+                return response
+        if request.user.is_authenticated:
+            response = self._signin_requirements(request)
+            if response is not None:
+                return response
         if request.user.is_authenticated and "max_age" in request.GET and "login" not in _prompt(request):
             response = self._enforce_max_age(request)
             if response is not None:
@@ -139,6 +157,55 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
             return super().get(request, *args, **kwargs)
         except _ConsentToBeAsked:
             return self.render_to_response(self.get_context_data(**self.oauth2_data))
+
+    def _id_token_hint(self, request):
+        """id_token_hint names who the app expects (Core 1.0, 3.1.2.1).
+
+        A hint this hub did not issue to this tenant is an invalid_request. Someone else
+        signed in: prompt=none gets login_required; otherwise the login page, from which
+        the request goes on without the hint (the app compares the sub it gets).
+        """
+        client = requesting_client(request.get_full_path())
+        if client is None:
+            return None
+        id_token, claims = _load_id_token(request.GET["id_token_hint"])
+        if (
+            id_token is None
+            or not _validate_claims(request, claims)
+            or id_token.application.tenant_id != client.tenant_id
+        ):
+            try:
+                _scopes, credentials = self.validate_authorization_request(request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            error = InvalidRequestError(
+                description="id_token_hint is not an ID token of this tenant", state=credentials["state"]
+            )
+            return self._redirect_error(error, credentials)
+        if not request.user.is_authenticated or id_token.user_id == request.user.pk:
+            return None
+        if "none" in _prompt(request):
+            return self._login_required()
+        return redirect_to_login(self._return_path(), resolve_url(settings.LOGIN_URL), "next")
+
+    def _signin_requirements(self, request):
+        """The tenant's sign-in rules for a session opened elsewhere (SSO): guests, login
+        methods, MFA; then the request's own demand for two factors (acr_values, step-up).
+        prompt=none gets login_required instead of a page."""
+        client = requesting_client(request.get_full_path())
+        if client is None:
+            return None  # the toolkit answers an unknown or disabled client itself
+        context = signin_context_for_client(client)
+        response = guest_requirement_response(request, context)
+        if response is None and not session_meets_login_methods(request, context):
+            response = redirect_to_login(self._return_path(), resolve_url(settings.LOGIN_URL), "next")
+        if response is None:
+            response = mfa_requirement_response(request, context)
+        if response is None:
+            response = acr_requirement_response(request, context)
+        if response is not None and "none" in _prompt(request):
+            return self._login_required()
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -189,6 +256,7 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
         else:
             query.pop("prompt", None)
         query.pop("max_age", None)
+        query.pop("id_token_hint", None)  # whoever signs in now is who the app gets
         return f"{self.request.path}?{query.urlencode()}"
 
     def _enforce_max_age(self, request):

@@ -2,17 +2,35 @@
 
 Every call carries an access token issued to one of a tenant's clients by the
 client-credentials grant. The token names the client; the client names the tenant.
+
+A call costs one cache round trip when its token was seen before by this process: the
+token (its presence says it is not revoked), its client (with the tenant's status and
+config) and the address's bad-token count come back in one MGET. Revocation, disabling
+and suspension write over those entries (tenants.selectors), so they apply at once.
 """
 
-import hashlib
-
-from django.utils import timezone
-from oauth2_provider.models import get_access_token_model
+from django.core.cache import cache
+from oauth2_provider.settings import oauth2_settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from accounts.oidc.jwt_tokens import access_token_verify, looks_like_jwt
+from accounts.oidc.revocation_list import revoked_jti_cache_key
 from harbourmaster.api.caller import ApiCaller
-from harbourmaster.api.throttling import failed_authentication_note, failed_authentication_wait
+from harbourmaster.api.throttling import (
+    failed_authentication_key,
+    failed_authentication_note,
+    failed_authentication_wait,
+)
+from tenants.selectors import (
+    access_token_cache_key,
+    access_token_checksum,
+    access_token_from_cache_entry,
+    client_cache_key,
+    client_from_cache_entry,
+    client_of_token_known,
+    client_of_token_remember,
+)
 
 REALM = "harbourmaster-api"
 
@@ -22,10 +40,32 @@ class InvalidToken(exceptions.AuthenticationFailed):
     default_code = "invalid_token"
 
 
-def _token_load(raw_token: str):
-    checksum = hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
-    return (
-        get_access_token_model().objects.select_related("application__tenant").filter(token_checksum=checksum).first()
+def _raw_token(header: list[bytes]) -> str | None:
+    if len(header) != 2:
+        return None
+    try:
+        return header[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _read(keys: list[str], failures_key: str) -> dict:
+    """One MGET; refused at once if the address behind ``failures_key`` spent its budget."""
+    found = cache.get_many(keys)
+    wait = failed_authentication_wait(found.get(failures_key))
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait)
+    return found
+
+
+def _api_caller(cached, scope: str, token_id: int | None) -> ApiCaller:
+    client = cached.client
+    return ApiCaller(
+        client=client,
+        tenant=client.tenant,
+        scopes=frozenset(scope.split()),
+        token_id=token_id,
+        tenant_config=cached.tenant_config,
     )
 
 
@@ -38,29 +78,50 @@ class ClientTokenAuthentication(BaseAuthentication):
         if not header or header[0].lower() != b"bearer":
             return None
         ip_address = request.META.get("REMOTE_ADDR", "")
-        wait = failed_authentication_wait(ip_address)
-        if wait is not None:
-            raise exceptions.Throttled(wait=wait)
-        caller = self._caller(header)
+        raw_token, failures_key = _raw_token(header), failed_authentication_key(ip_address)
+        if raw_token is not None and looks_like_jwt(raw_token):
+            caller = self._jwt_caller(raw_token, failures_key, oauth2_settings.oidc_issuer(request._request))
+        else:
+            caller = self._caller(raw_token, failures_key)
         if caller is None:
             failed_authentication_note(ip_address)
             raise InvalidToken()
         return (None, caller)
 
-    def _caller(self, header: list[bytes]) -> "ApiCaller | None":
-        if len(header) != 2:
+    def _caller(self, raw_token: str | None, failures_key: str) -> "ApiCaller | None":
+        checksum = access_token_checksum(raw_token) if raw_token else ""
+        token_key = access_token_cache_key(checksum)
+        known_client = client_of_token_known(checksum)
+        keys = [failures_key, token_key] + ([client_cache_key(known_client)] if known_client else [])
+        found = _read(keys, failures_key)
+        if raw_token is None:
             return None
-        try:
-            raw_token = header[1].decode("ascii")
-        except UnicodeDecodeError:
+        token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
+        if token is None or token.expired or token.user_id is not None:
             return None
-        token = _token_load(raw_token)
-        if token is None or token.expires <= timezone.now() or token.user_id is not None:
+        client_of_token_remember(checksum, token.client_id)
+        client_key = client_cache_key(token.client_id)
+        client_entry = found[client_key] if client_key in found else cache.get(client_key)
+        cached = client_from_cache_entry(client_id=token.client_id, entry=client_entry)
+        if cached is None or not cached.usable:
             return None
-        client = token.application
-        if client is None or client.is_disabled or not client.tenant.is_active:
+        return _api_caller(cached, token.scope, token.token_id)
+
+    def _jwt_caller(self, raw_token: str, failures_key: str, issuer: str) -> "ApiCaller | None":
+        """A JWT access token is checked here, by its signature; what can change about it
+        (revoked, client disabled, tenant suspended) comes from the cache in one MGET."""
+        claims = access_token_verify(raw_token, issuer=issuer)
+        if claims is None or not claims.is_machine_token:
+            _read([failures_key], failures_key)
             return None
-        return ApiCaller(client=client, tenant=client.tenant, scopes=frozenset(token.scope.split()), token_id=token.pk)
+        revoked_key, client_key = revoked_jti_cache_key(claims.jti), client_cache_key(claims.client_id)
+        found = _read([failures_key, revoked_key, client_key], failures_key)
+        if revoked_key in found:
+            return None
+        cached = client_from_cache_entry(client_id=claims.client_id, entry=found.get(client_key))
+        if cached is None or not cached.usable:
+            return None
+        return _api_caller(cached, claims.scope, None)
 
     def authenticate_header(self, request):
         return f'Bearer realm="{REALM}"'

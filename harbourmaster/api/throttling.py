@@ -1,29 +1,29 @@
-"""Rate limits per tenant and per client, shared by every process through the cache.
+"""Rate limits per tenant and per client, shared by every process through Redis.
 
-With REDIS_URL set the cache is Redis, whose INCR is atomic, so all web processes count
-against the same fixed one-minute windows. The limits come from the tenant's config.
+Both counters of a request are counted in one round trip (a pipeline of INCR and EXPIRE
+NX per key), in fixed one-minute windows, so all web processes count against the same
+budget. The limits come from the tenant's config, which arrives with the cached client
+(``ApiCaller.tenant_config``): no read of its own. Without Redis (the embedded default)
+the counters live in the process's local-memory cache.
 """
 
+import functools
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from harbourmaster.api.caller import ApiCaller
-from tenants.selectors import tenant_effective_config
 
 WINDOW_SECONDS = 60
 
 
-def _count(key: str, window_start: int) -> int:
-    full_key = f"ratelimit:{key}:{window_start}"
-    cache.add(full_key, 0, timeout=WINDOW_SECONDS * 2)
-    try:
-        return cache.incr(full_key)
-    except ValueError:  # expired between add and incr
-        cache.add(full_key, 1, timeout=WINDOW_SECONDS * 2)
-        return 1
+@functools.cache
+def redis_client() -> "redis.Redis | None":
+    """The shared Redis, for what the cache API cannot say (pipelines, sorted sets); None without it."""
+    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
 def _window() -> tuple[int, int]:
@@ -32,16 +32,53 @@ def _window() -> tuple[int, int]:
     return start, max(1, int(start + WINDOW_SECONDS - now))
 
 
+def _counter_key(key: str, window_start: int) -> str:
+    return f"ratelimit:{key}:{window_start}"
+
+
+def _count_in_cache(key: str) -> int:
+    cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=WINDOW_SECONDS * 2)
+        return 1
+
+
+def _count_many(keys: list[str], window_start: int) -> list[int]:
+    """Add one to each counter of this window; their new values. One round trip with Redis."""
+    keys = [_counter_key(key, window_start) for key in keys]
+    client = redis_client()
+    if client is None:
+        return [_count_in_cache(key) for key in keys]
+    pipeline = client.pipeline(transaction=False)
+    for key in keys:
+        # The cache's own key, so cache.get reads the same counter (an int is stored bare).
+        full_key = cache.make_and_validate_key(key)
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, WINDOW_SECONDS * 2, nx=True)
+    return pipeline.execute()[::2]
+
+
+def _count(key: str, window_start: int) -> int:
+    return _count_many([key], window_start)[0]
+
+
+def failed_authentication_key(ip_address: str) -> str:
+    """The cache key of this address's bad-token count this minute (read with the token)."""
+    return _counter_key(f"authfail:{ip_address}", _window()[0])
+
+
 def failed_authentication_note(ip_address: str) -> None:
     """Count a bad token from this address (strangers get a budget, see below)."""
     _count(f"authfail:{ip_address}", _window()[0])
 
 
-def failed_authentication_wait(ip_address: str) -> int | None:
-    """Seconds to wait if this address spent its budget of bad tokens this minute, else None."""
-    start, reset_in = _window()
-    used = cache.get(f"ratelimit:authfail:{ip_address}:{start}", 0)
-    return reset_in if used >= settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE else None
+def failed_authentication_wait(used: int | None) -> int | None:
+    """Seconds to wait if an address that sent ``used`` bad tokens this minute spent its budget."""
+    if (used or 0) >= settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE:
+        return _window()[1]
+    return None
 
 
 class TenantRateThrottle(BaseThrottle):
@@ -50,14 +87,12 @@ class TenantRateThrottle(BaseThrottle):
         if not isinstance(caller, ApiCaller):
             return True
 
-        limits = tenant_effective_config(tenant=caller.tenant)["rate_limits"]
-        now = time.time()
-        window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-        self.reset_in = max(1, int(window_start + WINDOW_SECONDS - now))
-        budgets = [
-            (limits["tenant_per_minute"], _count(f"tenant:{caller.tenant.pk}", window_start)),
-            (limits["client_per_minute"], _count(f"client:{caller.client.pk}", window_start)),
-        ]
+        limits = caller.tenant_config["rate_limits"]
+        window_start, self.reset_in = _window()
+        tenant_used, client_used = _count_many(
+            [f"tenant:{caller.tenant.pk}", f"client:{caller.client.pk}"], window_start
+        )
+        budgets = [(limits["tenant_per_minute"], tenant_used), (limits["client_per_minute"], client_used)]
         self.limit, used = min(budgets, key=lambda budget: budget[0] - budget[1])
         self.remaining = max(0, self.limit - used)
         request.rate_limit = self

@@ -69,7 +69,14 @@ CLIENT_HELP = {
     "redirect_uris": gettext_lazy("One per line."),
     "post_logout_redirect_uris": gettext_lazy("One per line."),
     "skip_authorization": gettext_lazy("One of the group's own apps: users are not asked to approve it."),
+    "backchannel_logout_uri": gettext_lazy(
+        "https address the hub POSTs a logout token to when a user's hub session ends (Back-Channel Logout)."
+    ),
+    "backchannel_logout_session_required": gettext_lazy(
+        "The app needs sid in logout tokens (the hub always sends it)."
+    ),
 }
+BACKCHANNEL_LOGOUT_FIELDS = ("backchannel_logout_uri", "backchannel_logout_session_required")
 
 
 class ClientCreateForm(forms.ModelForm):
@@ -89,6 +96,7 @@ class ClientCreateForm(forms.ModelForm):
             "redirect_uris",
             "post_logout_redirect_uris",
             "allowed_scopes",
+            *BACKCHANNEL_LOGOUT_FIELDS,
         )
         labels = CLIENT_LABELS
         help_texts = CLIENT_HELP
@@ -111,6 +119,7 @@ class ClientCreateForm(forms.ModelForm):
             "post_logout_redirect_uris": data["post_logout_redirect_uris"].split(),
             "allowed_scopes": data["allowed_scopes"],
             "first_party": data["skip_authorization"],
+            **{name: data[name] for name in BACKCHANNEL_LOGOUT_FIELDS},
         }
 
 
@@ -119,7 +128,14 @@ class ClientChangeForm(forms.ModelForm):
 
     class Meta:
         model = Client
-        fields = ("name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "skip_authorization")
+        fields = (
+            "name",
+            "redirect_uris",
+            "post_logout_redirect_uris",
+            "allowed_scopes",
+            "skip_authorization",
+            *BACKCHANNEL_LOGOUT_FIELDS,
+        )
         labels = CLIENT_LABELS
         help_texts = CLIENT_HELP
 
@@ -208,6 +224,7 @@ class ClientAdmin(ServiceFormsMixin, admin.ModelAdmin):
             },
         ),
         (gettext_lazy("Sign-in"), {"fields": ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes")}),
+        (gettext_lazy("Back-channel logout"), {"fields": BACKCHANNEL_LOGOUT_FIELDS}),
     )
     fieldsets = (
         (None, {"fields": ("name", "client_id", "tenant", "client_type", "authorization_grant_type", "state")}),
@@ -215,6 +232,7 @@ class ClientAdmin(ServiceFormsMixin, admin.ModelAdmin):
             gettext_lazy("Sign-in"),
             {"fields": ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "skip_authorization")},
         ),
+        (gettext_lazy("Back-channel logout"), {"fields": BACKCHANNEL_LOGOUT_FIELDS}),
         (gettext_lazy("History"), {"fields": ("created", "updated", "disabled_at", "registration_source")}),
     )
     readonly_fields = (

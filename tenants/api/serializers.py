@@ -45,6 +45,7 @@ class ClientSerializer(serializers.ModelSerializer):
     redirect_uris = serializers.SerializerMethodField()
     post_logout_redirect_uris = serializers.SerializerMethodField()
     first_party = serializers.BooleanField(source="skip_authorization")
+    backchannel_logout_uri = serializers.SerializerMethodField()
     secrets = ClientSecretSerializer(many=True, read_only=True)
 
     class Meta:
@@ -58,6 +59,8 @@ class ClientSerializer(serializers.ModelSerializer):
             "post_logout_redirect_uris",
             "allowed_scopes",
             "first_party",
+            "backchannel_logout_uri",
+            "backchannel_logout_session_required",
             "disabled_at",
             "created",
             "updated",
@@ -71,6 +74,9 @@ class ClientSerializer(serializers.ModelSerializer):
     def get_post_logout_redirect_uris(self, client) -> list[str]:
         return client.post_logout_redirect_uris.split()
 
+    def get_backchannel_logout_uri(self, client) -> str | None:
+        return client.backchannel_logout_uri or None
+
 
 class ClientWithSecretSerializer(ClientSerializer):
     client_secret = serializers.CharField(
@@ -81,7 +87,25 @@ class ClientWithSecretSerializer(ClientSerializer):
         fields = [*ClientSerializer.Meta.fields, "client_secret"]
 
 
-class ClientCreateSerializer(StrictSerializer):
+class BackchannelLogoutFields(serializers.Serializer):
+    """OpenID Connect Back-Channel Logout 1.0 registration (2.2); null or "" removes the URI."""
+
+    backchannel_logout_uri = serializers.URLField(
+        max_length=2000,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="https URL the hub POSTs a logout token to when a user's hub session ends.",
+    )
+    backchannel_logout_session_required = serializers.BooleanField(
+        required=False, help_text="Logout tokens must carry sid (the hub always sends it)."
+    )
+
+    def validate_backchannel_logout_uri(self, value: str | None) -> str:
+        return value or ""
+
+
+class ClientCreateSerializer(BackchannelLogoutFields, StrictSerializer):
     name = serializers.CharField(max_length=255)
     client_type = serializers.ChoiceField(choices=[Client.CLIENT_CONFIDENTIAL, Client.CLIENT_PUBLIC])
     grant_type = serializers.ChoiceField(choices=[Client.GRANT_CLIENT_CREDENTIALS, Client.GRANT_AUTHORIZATION_CODE])
@@ -93,7 +117,7 @@ class ClientCreateSerializer(StrictSerializer):
     first_party = serializers.BooleanField(default=True)
 
 
-class ClientUpdateSerializer(StrictSerializer):
+class ClientUpdateSerializer(BackchannelLogoutFields, StrictSerializer):
     name = serializers.CharField(max_length=255, required=False)
     redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)
     post_logout_redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)

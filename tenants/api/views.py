@@ -37,7 +37,9 @@ class OwnTenantViewSet(TenantViewSet):
 
     @extend_schema(responses=s.TenantSerializer)
     def retrieve(self, request):
-        return Response(s.TenantSerializer(self.get_object()).data)
+        # The caller's tenant came with its client from the cache, which every tenant
+        # write invalidates (tenants.selectors): reading it again would find the same row.
+        return Response(s.TenantSerializer(self.caller.tenant).data)
 
     @extend_schema(request=s.TenantUpdateSerializer, responses=s.TenantSerializer)
     def partial_update(self, request):

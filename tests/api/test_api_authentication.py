@@ -1,4 +1,5 @@
 import base64
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -6,7 +7,7 @@ from oauth2_provider.models import get_access_token_model
 from rest_framework.test import APIClient
 
 from harbourmaster.actors import Actor
-from tenants.services import client_disable, tenant_suspend
+from tenants.services import client_disable, tenant_config_update, tenant_suspend
 from tests.api.conftest import assert_problem
 
 SYSTEM = Actor.system("tests")
@@ -95,3 +96,37 @@ def test_token_from_the_token_endpoint_works_until_revoked(client, world):
     )
     assert revoked.status_code == 200
     _assert_unauthorised(api.get("/api/v1/tenant"))
+
+
+def test_a_token_revoked_by_staff_in_the_admin_stops_working_at_once(client, world):
+    world.acme.backend.allowed_scopes = ["tenant:admin"]
+    world.acme.backend.save(update_fields=["allowed_scopes"])
+    token = _token_from_the_token_endpoint(client, world)
+    api = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.get("/api/v1/tenant").status_code == 200  # now cached
+
+    client.force_login(world.staff)
+    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(token.encode()).hexdigest())
+    answer = client.post(
+        "/admin/oauth2_provider/accesstoken/", {"action": "revoke_tokens", "_selected_action": [row.pk], "index": 0}
+    )
+    assert answer.status_code == 302
+    _assert_unauthorised(api.get("/api/v1/tenant"))
+
+
+def test_staff_revoking_a_jwt_access_token_are_told_it_lives_until_it_expires(client, world):
+    tenant_config_update(
+        actor=Actor.system("tests"), tenant=world.acme.tenant, config={"access_token_format": "jwt"}, partial=True
+    )
+    world.acme.backend.allowed_scopes = ["tenant:admin"]
+    world.acme.backend.save(update_fields=["allowed_scopes"])
+    token = _token_from_the_token_endpoint(client, world)
+    client.force_login(world.staff)
+    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(token.encode()).hexdigest())
+    answer = client.post(
+        "/admin/oauth2_provider/accesstoken/",
+        {"action": "revoke_tokens", "_selected_action": [row.pk], "index": 0},
+        follow=True,
+    )
+    shown = [str(message) for message in answer.context["messages"]]
+    assert any("stay valid until they expire. Disable the client" in message for message in shown), shown

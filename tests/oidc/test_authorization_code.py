@@ -205,7 +205,7 @@ def test_third_party_app_asks_the_user_before_signing_them_in(provider, world, b
             timeout=10,
             allow_redirects=False,
         )
-        assert answer.status_code == 302
+        assert answer.status_code == 303  # the client's page is fetched, never the form re-posted
         assert query_of(answer.headers["Location"])["state"] == state
         token = rp.fetch_token(
             provider.endpoint("token_endpoint"),

@@ -24,7 +24,7 @@ def test_discovery_document_describes_the_provider(provider):
     assert {"sub", "email", "email_verified", "given_name", "address", "auth_time", "amr"} <= set(
         metadata["claims_supported"]
     )
-    assert metadata["claims_parameter_supported"] is False
+    assert metadata["claims_parameter_supported"] is True  # decision 20
     assert metadata["authorization_response_iss_parameter_supported"] is True
 
 

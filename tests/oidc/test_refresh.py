@@ -5,6 +5,8 @@ import requests
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from accounts.oidc.validators import token_family_new
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RefreshToken = get_refresh_token_model()
@@ -62,6 +64,9 @@ def test_refresh_lifetime_is_absolute_across_rotations(provider, world, sign_in,
     family_start = timezone.now() - timedelta(days=31)
     first = RefreshToken.objects.filter(user=world.alice).order_by("id").first()
     RefreshToken.objects.filter(pk=first.pk).update(created=family_start)
+    # A family's name records when it began (accounts.oidc.validators.token_family_new).
+    family = RefreshToken.objects.filter(token_family=first.token_family)
+    family.update(token_family=token_family_new(at=family_start))
     response = refresh(provider, world.acme.app, latest)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"

@@ -34,7 +34,8 @@ TENANT_FIELDS = {
     "name": "Demo Harbour",
     "contact_email": "ops@demo.example",
     "config": {
-        "login_methods": ["password", "email_code"],
+        "login_methods": ["password", "email_code", "sms_code", "guest"],
+        "otp": {"channels": ["email", "sms"]},
         "allowed_scopes": ["openid", "profile", "email", "address"],
         "branding": {"display_name": "Demo Harbour", "primary_color": "#1f4e79"},
         "locales": ["en", "de"],

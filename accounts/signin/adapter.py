@@ -1,0 +1,100 @@
+"""allauth's account adapter: where each tenant's sign-in rules meet allauth.
+
+Every hook reads the tenant from ``signin_context(request)``. Code sign-in (email and
+SMS): codes of the tenant's length, phone numbers kept on the user (``phone_number``,
+``phone_number_verified``), text messages sent by ``accounts.sms`` after commit.
+"""
+
+import time
+from urllib.parse import urlencode
+
+from allauth.account import app_settings as account_settings
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.authentication import get_authentication_records
+from allauth.core import context
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.signin.codes import code_generate, code_minutes, code_sms_text
+from accounts.signin.context import SignInContext, signin_context, signin_return_url
+from accounts.signin.services import signin_code_address_verified, signin_phone_set
+from accounts.sms.services import sms_schedule
+
+# Sign-ins that proved something: a guest's device cookie proves nothing.
+CREDENTIAL_METHODS = ("password", "code", "mfa", "socialaccount")
+EMAIL_VERIFICATION_STAGE = "allauth.account.stages.EmailVerificationStage"
+
+
+class HubAccountAdapter(DefaultAccountAdapter):
+    def _signin(self) -> SignInContext:
+        request: HttpRequest = self.request or context.request
+        return signin_context(request)
+
+    # --- Re-authentication ---------------------------------------------------------------
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        """Not again right after signing in: allauth counts only explicit re-authentications,
+        so a user sent to enrol an authenticator straight from the login page (a tenant that
+        requires MFA) would type the password twice in a row."""
+        request = self.request or context.request
+        if request is not None and request.user.is_authenticated:
+            records = get_authentication_records(request, request.user)
+            proofs = [record["at"] for record in records if record.get("method") in CREDENTIAL_METHODS]
+            if proofs and time.time() - max(proofs) < account_settings.REAUTHENTICATION_TIMEOUT:
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
+
+    # --- Back to the app ------------------------------------------------------------------
+
+    def get_email_verification_redirect_url(self, email_address) -> str:
+        """After confirming an address, go on with the app's sign-in this session started."""
+        return_to = signin_return_url(self.request)
+        if return_to is None:
+            return super().get_email_verification_redirect_url(email_address)
+        if self.request.user.is_authenticated:
+            return return_to
+        return f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': return_to})}"
+
+    # --- Codes ---------------------------------------------------------------------------
+
+    def generate_login_code(self) -> str:
+        return code_generate(self._signin())
+
+    def generate_phone_verification_code(self, *, user, phone: str) -> str:
+        return code_generate(self._signin())
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        signin = self._signin()
+        context = {**context, "tenant_name": signin.display_name, "code_minutes": code_minutes(signin)}
+        super().send_mail(template_prefix, email, context)
+
+    def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
+        sms_schedule(to=phone, text=code_sms_text(self._signin(), code))
+
+    def get_login_stages(self) -> list[str]:
+        stages = super().get_login_stages()
+        return [
+            "accounts.signin.stages.HubEmailVerificationStage" if path == EMAIL_VERIFICATION_STAGE else path
+            for path in stages
+        ]
+
+    # --- Phone numbers: the user's ``phone_number`` claim ----------------------------------
+
+    def phone_form_field(self, **kwargs):
+        from accounts.signin.forms import PhoneNumberField
+
+        return PhoneNumberField(**kwargs)
+
+    def get_user_by_phone(self, phone: str) -> User | None:
+        return User.objects.filter(phone_number=phone, is_active=True, kind=User.Kind.REGISTERED).first()
+
+    def get_phone(self, user: User) -> tuple[str, bool] | None:
+        return (user.phone_number, user.phone_number_verified) if user.phone_number else None
+
+    def set_phone(self, user: User, phone: str, verified: bool) -> None:
+        signin_phone_set(user=user, phone=phone, verified=verified)
+
+    def set_phone_verified(self, user: User, phone: str) -> None:
+        signin_code_address_verified(user=user, phone=phone)

@@ -1,0 +1,130 @@
+"""Which tenant a sign-in page is serving, and what that tenant allows there.
+
+A tenant app's authorization request sends the user to the login page with ``next``
+pointing back at ``/o/authorize/?client_id=…``. The client, and so the tenant, is read
+from there; it is remembered in the session (``SignInContextMiddleware``, only when the
+session is saved anyway) so the later pages of the same sign-in (code entry, sign-up,
+MFA, the social callback) still know it. Without one, the hub's own defaults apply (the
+schema's defaults for every key).
+
+Nothing here trusts ``next`` beyond picking which tenant's rules and branding apply: it
+must be a local authorization URL of a live client.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from tenants.config import effective_config
+from tenants.models import Client, Tenant
+from tenants.selectors import tenant_effective_config
+
+SESSION_KEY = "signin_client_id"
+SESSION_RETURN_KEY = "signin_return_to"  # the authorization request the sign-in goes back to
+REQUEST_ATTRIBUTE = "_signin_context"
+
+
+def requesting_client(next_url: str | None) -> Client | None:
+    """The live client of an authorization request this sign-in will return to, if any."""
+    if not next_url:
+        return None
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc or parts.path != reverse("oauth2_provider:authorize"):
+        return None
+    client_id = parse_qs(parts.query).get("client_id", [""])[-1]
+    if not client_id or "\x00" in client_id:
+        return None
+    client = Client.objects.select_related("tenant").filter(client_id=client_id, disabled_at__isnull=True).first()
+    return client if client is not None and client.tenant.is_active else None
+
+
+def tenant_display_name(tenant: Tenant) -> str:
+    return tenant_effective_config(tenant=tenant).get("branding", {}).get("display_name") or tenant.name
+
+
+@dataclass(frozen=True)
+class SignInContext:
+    """The tenant a sign-in page serves (``tenant`` None: the hub's own defaults)."""
+
+    client: Client | None
+    tenant: Tenant | None
+    config: dict[str, Any] = field(repr=False)
+    from_next: bool = False  # found in this request's ``next``, not only in the session
+
+    @property
+    def methods(self) -> list[str]:
+        """Sign-in methods in the order the page offers them (config ``login_methods``)."""
+        return list(self.config["login_methods"])
+
+    def allows(self, method: str) -> bool:
+        return method in self.config["login_methods"]
+
+    @property
+    def otp(self) -> dict[str, Any]:
+        return self.config["otp"]
+
+    @property
+    def mfa(self) -> dict[str, Any]:
+        return self.config["mfa"]
+
+    @property
+    def branding(self) -> dict[str, Any]:
+        return self.config["branding"]
+
+    @property
+    def display_name(self) -> str:
+        return tenant_display_name(self.tenant) if self.tenant is not None else "Harbourmaster"
+
+
+def authorization_request_url(request: HttpRequest) -> str | None:
+    """The authorization request this page serves: ``next``, or the request itself."""
+    if request.path == reverse("oauth2_provider:authorize"):
+        return request.get_full_path()
+    return request.POST.get("next") if request.method == "POST" and "next" in request.POST else request.GET.get("next")
+
+
+def _client_from_session(request: HttpRequest) -> Client | None:
+    client_id = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if not client_id:
+        return None
+    client = Client.objects.select_related("tenant").filter(client_id=client_id, disabled_at__isnull=True).first()
+    return client if client is not None and client.tenant.is_active else None
+
+
+def signin_context_for_client(client: Client | None, *, from_next: bool = False) -> SignInContext:
+    if client is None:
+        return SignInContext(client=None, tenant=None, config=effective_config({}))
+    config = tenant_effective_config(tenant=client.tenant)
+    return SignInContext(client=client, tenant=client.tenant, config=config, from_next=from_next)
+
+
+def signin_client_remember(request: HttpRequest, client: Client) -> None:
+    """Pin the sign-in in this session to ``client`` (the authorization endpoint calls it)."""
+    request.session[SESSION_KEY] = client.client_id
+    request.__dict__.pop(REQUEST_ATTRIBUTE, None)
+
+
+def signin_context(request: HttpRequest) -> SignInContext:
+    """The sign-in context of this request; computed once per request."""
+    found = request.__dict__.get(REQUEST_ATTRIBUTE)
+    if found is not None:
+        return found
+    client = requesting_client(authorization_request_url(request))
+    from_next = client is not None
+    if client is None:
+        client = _client_from_session(request)
+    context = signin_context_for_client(client, from_next=from_next)
+    setattr(request, REQUEST_ATTRIBUTE, context)
+    return context
+
+
+def signin_return_url(request: HttpRequest) -> str | None:
+    """The authorization request this session's sign-in started from, while still live.
+
+    For pages that lose ``next`` on the way (the link in an email confirmation).
+    """
+    url = request.session.get(SESSION_RETURN_KEY) if hasattr(request, "session") else None
+    return url if url and requesting_client(url) is not None else None

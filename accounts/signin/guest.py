@@ -1,0 +1,177 @@
+"""Guest sign-in: a visitor without an account, known by a cookie on this device.
+
+"Continue as guest" on a tenant's login page makes (or finds again) the device's guest,
+signs it in and returns to the authorization request. The cookie holds a random value;
+the hub keeps only its SHA-256, so a copy of the database opens no guest's session.
+When the device later signs in to a registered account, the guest is merged into it
+(accounts/merge.py). docs/decisions/0016-mfa-and-guests.md.
+"""
+
+import hashlib
+import logging
+import secrets
+import time
+
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.signals import user_logged_in
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
+from django.db import transaction
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.merge import GuestMergeRefused, guest_merge
+from accounts.models import User
+from accounts.services import user_guest_create
+from accounts.signin.context import SignInContext, signin_context
+from events.services import events_record
+from harbourmaster.actors import Actor
+
+logger = logging.getLogger(__name__)
+AUTHENTICATION_METHOD = "guest"  # in allauth's records; it maps to no amr value
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+ACTOR = Actor.system("guest-sign-in")
+
+
+def device_hash(value: str) -> str:
+    # The value is 256 random bits, so a plain hash is as good as a keyed one and survives
+    # a rotation of SECRET_KEY.
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def guest_for_device(request: HttpRequest) -> User | None:
+    """The unmerged guest this device's cookie names, if any."""
+    value = request.COOKIES.get(settings.GUEST_DEVICE_COOKIE_NAME)
+    if not value:
+        return None
+    return User.objects.filter(
+        kind=User.Kind.GUEST, guest_device_hash=device_hash(value), merged_into=None, is_active=True
+    ).first()
+
+
+@transaction.atomic
+def guest_device_register(*, actor: Actor, tenant, device_hash: str) -> User:
+    """A new guest for one device, a member of the tenant whose page it started on."""
+    guest = user_guest_create(actor=actor, tenant=tenant)
+    guest.guest_device_hash = device_hash
+    guest.save(update_fields=["guest_device_hash"])
+    events_record(
+        actor=actor, tenants=[tenant], type="user.created", subject=str(guest.uuid), payload={"user": str(guest.uuid)}
+    )
+    return guest
+
+
+def guest_refusal(context: SignInContext) -> str | None:
+    """Why this tenant's page takes no guests, or None if it does."""
+    if not context.allows("guest"):
+        return "not_offered"
+    if context.mfa["required"]:
+        return "mfa_required"  # a guest has no second factor to show
+    return None
+
+
+# --- The page's door ---------------------------------------------------------------------
+
+
+@require_POST
+def guest_sign_in(request: HttpRequest) -> HttpResponse:
+    """ "Continue as guest": sign the device's guest in (made on first use) and return."""
+    context = signin_context(request)
+    refusal = guest_refusal(context)
+    if refusal is not None:
+        return render(request, "signin/guest_refused.html", {"reason": refusal}, status=403)
+    target = _next(request)
+    if request.user.is_authenticated and not request.user.is_guest:
+        return HttpResponseRedirect(target)  # already signed in to an account
+    guest, cookie_value = guest_for_device(request), None
+    if guest is None:
+        if not _creation_allowed(request):
+            return render(request, "signin/guest_refused.html", {"reason": "rate_limited"}, status=429)
+        cookie_value = secrets.token_urlsafe(32)
+        guest = guest_device_register(actor=ACTOR, tenant=context.tenant, device_hash=device_hash(cookie_value))
+    login(request, guest, backend=BACKEND)
+    record_authentication(request, guest, method=AUTHENTICATION_METHOD)
+    response = HttpResponseRedirect(target)
+    if cookie_value is not None:
+        _device_cookie_set(request, response, cookie_value)
+    return response
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False)
+    return target if target and safe else resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _creation_allowed(request: HttpRequest) -> bool:
+    """At most GUEST_SIGNINS_PER_IP_PER_HOUR new guests per address and hour (in the cache)."""
+    window = int(time.time() // 3600)
+    key = f"guest-sign-in:{request.META.get('REMOTE_ADDR', '')}:{window}"
+    cache.add(key, 0, timeout=3600)
+    return cache.incr(key) <= settings.GUEST_SIGNINS_PER_IP_PER_HOUR
+
+
+def _device_cookie_set(request: HttpRequest, response: HttpResponse, value: str) -> None:
+    response.set_cookie(
+        settings.GUEST_DEVICE_COOKIE_NAME,
+        value,
+        max_age=settings.GUEST_DEVICE_COOKIE_AGE,
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+# --- A guest session that an app wants more from -------------------------------------------
+
+
+def guest_requirement_response(request: HttpRequest, context: SignInContext) -> HttpResponse | None:
+    """For the authorization endpoint: a signed-in guest that this request cannot take.
+
+    The tenant takes no guests or requires MFA, or the app asks for a real sign-in
+    (``prompt=login`` or ``prompt=create``): the guest session ends (the device cookie
+    stays, so the guest is merged once the person signs in) and the login page, or the
+    sign-up page for ``prompt=create``, is shown. None when the guest may go on.
+    """
+    user = request.user
+    if not (user.is_authenticated and user.is_guest):
+        return None
+    prompts = set(request.GET.get("prompt", "").split())
+    if guest_refusal(context) is None and not prompts & {"login", "create"}:
+        return None
+    query = request.GET.copy()
+    query.pop("max_age", None)
+    if prompts - {"login", "create"}:
+        query["prompt"] = " ".join(sorted(prompts - {"login", "create"}))
+    else:
+        query.pop("prompt", None)
+    page = "account_signup" if "create" in prompts else settings.LOGIN_URL
+    return guest_session_end_response(request, return_to=f"{request.path}?{query.urlencode()}", page=page)
+
+
+def guest_session_end_response(request: HttpRequest, *, return_to: str, page: str = settings.LOGIN_URL):
+    logout(request)
+    return redirect_to_login(return_to, resolve_url(page))
+
+
+# --- Signing in to an account on a guest's device -------------------------------------------
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.signin.guest.merge")
+def _merge_device_guest(sender, request: HttpRequest, user: User, **kwargs) -> None:
+    """allauth signed an account in (password, code, social, after sign-up and verification)
+    on a device that holds a guest: the guest becomes part of the account."""
+    if request is None or user.is_guest:
+        return
+    guest = guest_for_device(request)
+    if guest is None:
+        return
+    try:
+        guest_merge(guest=guest, into=user, actor=Actor.user(user))
+    except GuestMergeRefused as refusal:
+        logger.warning("guest %s not merged into %s: %s", guest.uuid, user.uuid, refusal)

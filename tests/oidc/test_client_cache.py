@@ -1,0 +1,92 @@
+"""Client authentication and access tokens are cached, and a change still applies at once,
+also when another process makes it (the cache is shared; the test's own process serves)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from tenants.selectors import CachedClient, client_cache_key, client_cached
+from tenants.services import client_update, tenant_suspend
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def token_request(provider, client, secret):
+    return requests.post(
+        provider.endpoint("token_endpoint"),
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, secret),
+        timeout=10,
+    )
+
+
+def api_get(provider, token):
+    return requests.get(f"{provider.issuer}/api/v1/purposes", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def in_another_process(code: str) -> None:
+    """Run ``code`` in a fresh Python process on the test database and the same Redis."""
+    database = settings.DATABASES["default"]
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    environment = os.environ | {"DJANGO_SETTINGS_MODULE": "harbourmaster.settings", "DATABASE_URL": url}
+    program = "import django; django.setup()\nfrom harbourmaster.actors import Actor\n" + code
+    subprocess.run([sys.executable, "-c", program], check=True, env=environment, cwd=settings.BASE_DIR, timeout=120)
+
+
+def test_client_disabled_by_another_process_stops_at_once(provider, world):
+    backend = world.acme.backend
+    token = token_request(provider, backend, world.acme.backend_secret).json()["access_token"]
+    assert api_get(provider, token).status_code == 200
+    assert isinstance(cache.get(client_cache_key(backend.client_id)), CachedClient)
+
+    in_another_process(
+        "from tenants.models import Client\nfrom tenants.services import client_disable\n"
+        f"client_disable(actor=Actor.system('tests'), client=Client.objects.get(pk={backend.pk}))"
+    )
+
+    assert token_request(provider, backend, world.acme.backend_secret).status_code == 401
+    assert api_get(provider, token).status_code == 401
+
+
+def test_secret_rotated_by_another_process_stops_at_once(provider, world):
+    backend = world.acme.backend
+    assert token_request(provider, backend, world.acme.backend_secret).status_code == 200
+
+    in_another_process(
+        "from tenants.models import Client\nfrom tenants.services import client_secret_rotate\n"
+        f"print(client_secret_rotate(actor=Actor.system('tests'), client=Client.objects.get(pk={backend.pk})))"
+    )
+
+    assert token_request(provider, backend, world.acme.backend_secret).status_code == 401
+
+
+def test_suspending_the_tenant_refuses_its_cached_clients(provider, world, actor):
+    token = token_request(provider, world.acme.backend, world.acme.backend_secret).json()["access_token"]
+    assert api_get(provider, token).status_code == 200
+    tenant_suspend(actor=actor, tenant=world.acme.tenant)
+    assert token_request(provider, world.acme.backend, world.acme.backend_secret).status_code == 401
+    assert api_get(provider, token).status_code == 401
+
+
+def test_a_changed_client_is_read_from_the_database_and_not_cached_again_at_once(world, actor):
+    backend, key = world.acme.backend, client_cache_key(world.acme.backend.client_id)
+    assert client_cached(client_id=backend.client_id).client.name == "acme backend"
+    client_update(actor=actor, client=backend, changes={"name": "renamed"})
+    assert client_cached(client_id=backend.client_id).client.name == "renamed"
+    # A tombstone stands in the entry's place: a slower reader that saw the old row before
+    # the change cannot put it back (add is SET NX), and nobody else can for a while.
+    assert cache.get(key) is not None and not isinstance(cache.get(key), CachedClient)
+
+
+def test_a_cached_client_is_served_without_the_database(world, django_assert_num_queries):
+    client_cached(client_id=world.acme.backend.client_id)
+    with django_assert_num_queries(0):
+        cached = client_cached(client_id=world.acme.backend.client_id)
+    assert cached.secret_matches(world.acme.backend_secret)
+    assert not cached.secret_matches(world.acme.backend_secret + "x")
+    assert cached.client.tenant.slug == "acme"
