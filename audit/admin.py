@@ -1,7 +1,8 @@
 """Admin for the access audit: which tenant read whose data, and why. Read-only.
 
-Subjects have their own list, filtered by record or user: an export may name a million users,
-so they are never an inline.
+Subjects have their own lists, filtered by record or user: an export may name a million users,
+so they are never an inline. Pages and lookups name users in subject rows, streams in blocks
+of ids (docs/decisions/0009).
 """
 
 from django.contrib import admin
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext
 
-from audit.models import AccessRecord, AccessRecordSubject
+from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 from harbourmaster.admin import (
     AllTenantsAdminMixin,
     EmailSearchMixin,
@@ -37,7 +38,8 @@ class AccessRecordAdmin(ReadOnlyAdminMixin, AllTenantsAdminMixin, LargeTableAdmi
 
     @admin.display(description=gettext_lazy("users read"))
     def subjects(self, obj):
-        url = reverse("admin:audit_accessrecordsubject_changelist") + f"?record={obj.pk}"
+        listing = "accessrecordsubjectblock" if obj.subject_blocks.exists() else "accessrecordsubject"
+        url = reverse(f"admin:audit_{listing}_changelist") + f"?record={obj.pk}"
         label = ngettext("%d user", "%d users", obj.subject_count) % obj.subject_count
         return format_html('<a href="{}">{}</a>', url, label)
 
@@ -72,3 +74,29 @@ class AccessRecordSubjectAdmin(
     @admin.display(description=gettext_lazy("when"))
     def record_time(self, obj):
         return obj.record.occurred_at
+
+
+BlockUserIdFilter = input_filter("user_ids__contains", gettext_lazy("user id"), "user", cast=lambda value: [int(value)])
+
+
+@admin.register(AccessRecordSubjectBlock)
+class AccessRecordSubjectBlockAdmin(ReadOnlyAdminMixin, AllTenantsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """The users a stream may have sent, thousands a row; ?user=<id> finds the streams
+    that named one user (through the GIN index on the ids)."""
+
+    list_display = ("id", "record", "user_count", "record_tenant", "record_action", "record_purpose", "record_time")
+    list_select_related = ("record__tenant",)
+    list_filter = (BlockUserIdFilter, RecordIdFilter, "record__tenant")
+    raw_id_fields = ("record",)
+    ordering = ("-record_id", "-pk")
+    fields = ("record", "user_count", "user_ids", "record_tenant", "record_action", "record_purpose", "record_time")
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("users"))
+    def user_count(self, obj):
+        return len(obj.user_ids)
+
+    record_tenant = AccessRecordSubjectAdmin.record_tenant
+    record_action = AccessRecordSubjectAdmin.record_action
+    record_purpose = AccessRecordSubjectAdmin.record_purpose
+    record_time = AccessRecordSubjectAdmin.record_time

@@ -1,5 +1,8 @@
+import json
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Lookup
 from django.utils import timezone
 
 from harbourmaster.records import AppendOnlyModel, AppendOnlyQuerySet
@@ -10,8 +13,10 @@ class AccessRecord(AppendOnlyModel):
     """One read of user data by a tenant: who, through which client, what, why, when.
 
     Written in the same transaction that serves the read: no record, no response.
-    The users returned are in AccessRecordSubject, one row each, so a user's
-    "who saw my data" view is one indexed lookup.
+    The users a page or a lookup returned are in AccessRecordSubject, one row each; the
+    users a stream may send (up to millions) are in AccessRecordSubjectBlock, thousands a
+    row (docs/decisions/0009). Either way a user's "who saw my data" view is an indexed
+    lookup: audit.selectors.access_records_for_user.
     """
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
@@ -40,7 +45,7 @@ class AccessRecord(AppendOnlyModel):
 
 
 class AccessRecordSubject(AppendOnlyModel):
-    """A user whose data one AccessRecord returned."""
+    """A user whose data one AccessRecord returned (a page or a lookup: at most a page of them)."""
 
     record = models.ForeignKey(AccessRecord, on_delete=models.PROTECT, related_name="subjects")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -55,3 +60,60 @@ class AccessRecordSubject(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.record_id}"
+
+
+class UserIds(models.Field):
+    """A list of user ids: ``bigint[]`` on PostgreSQL, where a GIN index finds the rows
+    holding one id; a JSON list in text elsewhere (SQLite records streams as subject rows)."""
+
+    description = "A list of user ids"
+
+    def db_type(self, connection) -> str:
+        return "bigint[]" if connection.vendor == "postgresql" else "text"
+
+    def from_db_value(self, value, expression, connection):
+        return json.loads(value) if isinstance(value, str) else value
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        return list(value) if connection.vendor == "postgresql" else json.dumps(list(value))
+
+
+@UserIds.register_lookup
+class UserIdsContain(Lookup):
+    """``user_ids__contains=[id]``: the rows whose list holds every id given."""
+
+    lookup_name = "contains"
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @> ({rhs})::bigint[]", [*lhs_params, *rhs_params]
+
+    def as_sql(self, compiler, connection):
+        # Elsewhere the list is JSON text: each id must be one of its values.
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        ids = [int(user_id) for user_id in self.rhs]
+        held = [f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE value = %s)"] * len(ids)  # noqa: S608 (lhs is a column)
+        return " AND ".join(held) or "1 = 1", [param for user_id in ids for param in (*lhs_params, user_id)]
+
+
+class AccessRecordSubjectBlock(AppendOnlyModel):
+    """Users a stream's AccessRecord names, thousands a row (those whose ids share
+    ``id // 10000``). One row per user costs a b-tree insert per user before the first
+    byte; a block costs one heap row, and its GIN index (fastupdate, a large pending list,
+    migration 0002) takes the ids in at the cost of an append, merging them later."""
+
+    record = models.ForeignKey(AccessRecord, on_delete=models.PROTECT, related_name="subject_blocks")
+    user_ids = UserIds()
+
+    objects = TenantScopedManager.from_queryset(AppendOnlyQuerySet)(tenant_field="record__tenant")
+    all_tenants = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        default_manager_name = "all_tenants"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{len(self.user_ids)} users in {self.record_id}"

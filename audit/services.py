@@ -1,9 +1,17 @@
+import logging
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 
-from audit.models import AccessRecord, AccessRecordSubject
+from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
+
+# A block holds the ids of one span of 10,000 consecutive user ids.
+BLOCK_SPAN = 10_000
+# The GIN index of the blocks' ids (audit/migrations/0002_subject_blocks.py).
+BLOCK_INDEX = "accesssubjectblock_users_idx"
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -28,44 +36,82 @@ def access_record(
     return record
 
 
-class _SubjectsChanged(Exception):
-    """The users matched changed between counting and recording them: record again."""
-
-
 def access_record_for_query(
     *, tenant, client, purpose: str, action: str, fields: list[str], user_ids: QuerySet, request_id: str = ""
 ) -> AccessRecord:
     """Record a read of every user whose id ``user_ids`` (a one-column queryset) yields,
-    without loading the ids into memory: the subjects are copied by INSERT ... SELECT.
+    without loading the ids into memory: they are copied by one INSERT ... SELECT.
 
-    The record is append-only, so its ``subject_count`` is counted first; if the set
-    changes before the copy (a concurrent consent), the copy is rolled back and redone.
+    One pass over the query: on PostgreSQL the ids go into AccessRecordSubjectBlock rows
+    under a record id taken from the sequence, and the record then carries the number of
+    ids copied, so the count always agrees with the subjects, whatever changes meanwhile.
+    SQLite writes one transaction at a time: it counts, then copies subject rows.
     """
     user_ids = user_ids.order_by()
-    subjects = AccessRecordSubject._meta
+    connection = connections[user_ids.db]
+    record = AccessRecord(
+        tenant=tenant, client=client, purpose=purpose, action=action, fields=sorted(fields), request_id=request_id
+    )
+    with transaction.atomic(using=user_ids.db):
+        if connection.vendor == "postgresql":
+            record.pk = _next_record_id(connection)
+            record.subject_count = _blocks_copy(connection, record.pk, user_ids)
+            record.save(using=user_ids.db)
+            transaction.on_commit(_index_merge_soon, using=user_ids.db)
+        else:
+            record.subject_count = user_ids.count()
+            record.save(using=user_ids.db)
+            _subjects_copy(connection, record.pk, user_ids)
+    return record
+
+
+def _next_record_id(connection) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [AccessRecord._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+def _blocks_copy(connection, record_id: int, user_ids: QuerySet) -> int:
+    """The ids as blocks of ``record_id`` (one per id // BLOCK_SPAN); how many were copied."""
     sql, params = user_ids.query.sql_with_params()
+    table = connection.ops.quote_name(AccessRecordSubjectBlock._meta.db_table)
     copy = (
-        f"INSERT INTO {connection.ops.quote_name(subjects.db_table)} (record_id, user_id) "  # noqa: S608 (names from the model, query compiled by the ORM)
+        f"INSERT INTO {table} (record_id, user_ids) "  # noqa: S608 (names from the model, query compiled by the ORM)
+        f"SELECT %s, array_agg(matched.id) FROM ({sql}) AS matched GROUP BY matched.id / %s "
+        "RETURNING cardinality(user_ids)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(copy, [record_id, *params, BLOCK_SPAN])
+        return sum(count for (count,) in cursor.fetchall())
+
+
+def _subjects_copy(connection, record_id: int, user_ids: QuerySet) -> None:
+    sql, params = user_ids.query.sql_with_params()
+    table = connection.ops.quote_name(AccessRecordSubject._meta.db_table)
+    copy = (
+        f"INSERT INTO {table} (record_id, user_id) "  # noqa: S608 (names from the model, query compiled by the ORM)
         f"SELECT %s, matched.id FROM ({sql}) AS matched"
     )
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                count = user_ids.count()
-                record = AccessRecord.all_tenants.create(
-                    tenant=tenant,
-                    client=client,
-                    purpose=purpose,
-                    action=action,
-                    fields=sorted(fields),
-                    subject_count=count,
-                    request_id=request_id,
-                )
-                with connection.cursor() as cursor:
-                    cursor.execute(copy, [record.pk, *params])
-                    if cursor.rowcount != count:
-                        raise _SubjectsChanged()
-                return record
-        except _SubjectsChanged:
-            continue
-    raise RuntimeError("the users read kept changing while they were recorded")
+    with connection.cursor() as cursor:
+        cursor.execute(copy, [record_id, *params])
+
+
+def access_subject_index_merge() -> int:
+    """Merge the ids that streams appended to the GIN index's pending list into the index
+    proper, so that no later export pays for it before its first byte (autovacuum does it
+    too, where it runs). Returns how many pending-list pages were merged."""
+    connection = connections[AccessRecordSubjectBlock.all_tenants.db]
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [BLOCK_INDEX])
+        return cursor.fetchone()[0]
+
+
+def _index_merge_soon() -> None:
+    from audit.tasks import access_subject_index_merge  # the task module stands on this one
+
+    try:
+        access_subject_index_merge.delay()
+    except Exception:  # the record is committed and the read goes on; the merge can wait
+        logger.warning("could not queue the merge of stream subjects into their index", exc_info=True)

@@ -10,7 +10,7 @@ from accounts.api import serializers as s
 from accounts.api.base import FieldsNotAllowed, UserDataViewSet
 from accounts.api.filters import FILTER_FIELDS, UserExportFilter
 from accounts.api.lookup import FIELDS, comma_list
-from accounts.api.streaming import STREAM_FORMATS, CSVRenderer, JSONLinesRenderer, csv_lines, json_lines
+from accounts.api.streaming import STREAM_FORMATS, CSVRenderer, JSONLinesRenderer, stream_body
 from accounts.selectors import purpose_readable_fields, users_visible_for_purpose
 from audit.selectors import access_record_user_ids
 from audit.services import access_record_for_query
@@ -18,7 +18,6 @@ from consents.models import Purpose
 from harbourmaster.api.errors import InvalidInput
 from harbourmaster.api.pagination import IdCursorPagination
 
-STREAM_CHUNK_SIZE = 2000
 EXPORT_PARAMETERS = [
     FIELDS,
     OpenApiParameter(
@@ -93,8 +92,7 @@ class UserExportViewSet(UserDataViewSet):
                 request_id=self.request_id,
             )
         still_visible = users_visible_for_purpose(purpose=purpose).filter(pk__in=access_record_user_ids(record=record))
-        rows = still_visible.order_by("id").values(*fields).iterator(chunk_size=STREAM_CHUNK_SIZE)
-        body = json_lines(rows) if format_name == JSONLinesRenderer.format else csv_lines(rows, fields)
+        body = stream_body(still_visible.order_by("id"), fields, format_name)
         response = StreamingHttpResponse(body, content_type=f"{STREAM_FORMATS[format_name]}; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{purpose.slug}-users.{format_name}"'
         return response

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
-from audit.models import AccessRecord, AccessRecordSubject
+from audit.models import AccessRecord
+from audit.selectors import access_record_user_ids
 from consents.models import Channel, Consent
 from consents.services import consent_grant, consent_withdraw, purpose_statement_publish
 from tests.api.conftest import assert_problem
@@ -56,7 +57,8 @@ def all_pages(api, url: str) -> list[dict]:
 
 
 def recorded_uuids(record: AccessRecord) -> set[str]:
-    subject_ids = AccessRecordSubject.all_tenants.filter(record=record).values("user_id")
+    # Pages record subject rows, streams blocks of ids: the selector reads both.
+    subject_ids = access_record_user_ids(record=record)
     return {str(uuid) for uuid in User.objects.filter(pk__in=subject_ids).values_list("uuid", flat=True)}
 
 
