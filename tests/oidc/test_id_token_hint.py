@@ -20,7 +20,10 @@ def id_token_of(client, world):
         EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
         client.logout()
         target = authorize_path(world.acme.app)
-        assert client.post("/accounts/login/", {"login": user.email, "password": PASSWORD, "next": target}).status_code == 302
+        assert (
+            client.post("/accounts/login/", {"login": user.email, "password": PASSWORD, "next": target}).status_code
+            == 302
+        )
         callback = client.get(target)["Location"]
         code = parse_qs(urlsplit(callback).query)["code"][0]
         answer = client.post(
