@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
-from events.services import events_record
+from events.services import events_record, events_record_bulk
 from harbourmaster.actors import Actor
 
 
@@ -231,3 +231,43 @@ def guest_from_cookie(*, actor: Actor, tenant, cookie_id: str) -> tuple[User, bo
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+# --- Many new users at once: the bulk import's set-based path (docs/decisions/0014) -----
+
+
+def user_new_checked(*, profile: dict[str, Any]) -> User:
+    """The user ``user_push`` would register for ``profile`` when nothing matches it, checked
+    as ``user_register`` checks it (same errors), and not saved. Uniqueness is the caller's
+    to establish: it has matched the identifiers against the database under a lock."""
+    _validate_profile_fields(profile)
+    fields = dict(profile)
+    email, phone_number = fields.pop("email", None), fields.pop("phone_number", None)
+    user = User(kind=User.Kind.REGISTERED, email=normalize_email(email), phone_number=phone_number or None, **fields)
+    if not user.email and not user.phone_number:
+        raise ValidationError({"email": "a registered user needs an email address or a phone number"})
+    user.set_unusable_password()
+    # The unique columns were matched by the caller; the check constraints hold for a
+    # registered user with an identifier. Both would cost a query per user.
+    user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    return user
+
+
+def users_create_bulk(*, actor: Actor, tenant, users: list[User], external_ids: list[str | None]) -> list[User]:
+    """Save new users a tenant system pushed, as ``user_push`` creates them one by one: each
+    with its membership of ``tenant`` (source ``api``, its external id) and a ``user.created``
+    event. Each user comes from ``user_new_checked``; none of their identifiers may match a
+    user, and the external ids must be free in ``tenant``."""
+    User.objects.bulk_create(users)
+    Membership.all_tenants.bulk_create(
+        [
+            Membership(tenant=tenant, user=user, source=Membership.Source.API, external_id=external_id)
+            for user, external_id in zip(users, external_ids, strict=True)
+        ]
+    )
+    created = [
+        {"tenant": tenant, "type": "user.created", "subject": str(user.uuid), "payload": {"user": str(user.uuid)}}
+        for user in users
+    ]
+    events_record_bulk(actor=actor, events=created)
+    return users

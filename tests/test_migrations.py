@@ -94,8 +94,8 @@ def test_migrations_build_an_empty_postgres_database_with_append_only_triggers(e
 # --- SQLite ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="DATABASE_URL is not SQLite")
 def test_migrations_build_an_empty_sqlite_database(tmp_path):
+    # The embedded default's database, whatever the tests themselves run on.
     database_file = tmp_path / "fresh.sqlite3"
 
     assert_migrates_from_nothing(f"sqlite:///{database_file}", tmp_path)

@@ -1,6 +1,8 @@
 """Bulk import of users and their consents: many single pushes, in batches, resumable.
 
-Each row goes through the single push's services (``user_push``, ``consent_grant`` /
+Every row of a batch is read and validated first. Rows that register new users go the
+set-based path (accounts/imports/bulk.py: the same checks, a few bulk statements); every
+other row goes through the single push's services (``user_push``, ``consent_grant`` /
 ``consent_withdraw``) in a savepoint of its own, so a row is applied entirely or not at
 all. Rows are committed in batches of USER_IMPORT_BATCH_SIZE, together with the job's
 progress (``last_line``, counts) and the batch's row errors: ``last_line`` never
@@ -21,8 +23,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected
 
+from accounts.imports.bulk import rows_apply_bulk
 from accounts.imports.models import ImportJob, ImportRowError
-from accounts.imports.rows import Row, RowRefused, rows_read
+from accounts.imports.rows import Row, RowRefused, error_paths, rows_read
 from accounts.imports.selectors import import_jobs_stalled, import_stall_timeout
 from accounts.services import UserNotKnown, UserPushConflict, user_push
 from consents.models import Channel, ConsentRecord, Purpose
@@ -32,6 +35,9 @@ from tenants.context import tenant_context
 
 MAX_ATTEMPTS = 5
 DEADLOCK_RETRIES = 3
+# Rows that register new users go the set-based path (accounts/imports/bulk.py); off, every
+# row goes through the per-row services (the reference the bulk path is tested against).
+BULK_PATH = True
 
 
 class ClaimLost(Exception):
@@ -131,25 +137,47 @@ def _batch_import(*, job: ImportJob, claim: uuid.UUID, batch: tuple[Row, ...], p
     )
     if not progressed:
         raise ClaimLost()
-    refused = []
-    for row in batch:
-        try:
-            _row_apply_settled(job=job, row=row, purposes=purposes)
-        except RowRefused as refusal:
-            refused.append(ImportRowError(job=job, line=row.line, errors=row.described(refusal.errors)))
+    refused = [
+        ImportRowError(job=job, line=row.line, errors=row.described(errors))
+        for row, errors in _rows_apply(job=job, batch=batch, purposes=purposes)
+    ]
     ImportRowError.objects.bulk_create(refused, ignore_conflicts=True)
     ImportJob.all_tenants.filter(pk=job.pk).update(
         rows_done=F("rows_done") + len(batch) - len(refused), rows_failed=F("rows_failed") + len(refused)
     )
 
 
-def _row_apply_settled(*, job: ImportJob, row: Row, purposes: dict) -> None:
+def _rows_apply(*, job: ImportJob, batch: tuple[Row, ...], purposes: dict) -> list[tuple[Row, list]]:
+    """Apply a batch's rows: each is read and validated first; the new users go the bulk
+    path, the rest the per-row path. Returns the refused rows with their errors, by line."""
+    refused: dict[int, tuple[Row, list]] = {}
+    valid = []
+    for row in batch:
+        try:
+            valid.append((row, row.validated()))
+        except RowRefused as refusal:
+            refused[row.line] = (row, refusal.errors)
+    by_line = {row.line: row for row in batch}
+    bulk_refused, left = (
+        rows_apply_bulk(job=job, rows=valid, purposes=purposes) if BULK_PATH else ({}, [row for row, _ in valid])
+    )
+    refused |= {line: (by_line[line], errors) for line, errors in bulk_refused.items()}
+    data = {row.line: validated for row, validated in valid}
+    for row in left:
+        try:
+            _row_apply_settled(job=job, row=row, data=data[row.line], purposes=purposes)
+        except RowRefused as refusal:
+            refused[row.line] = (row, refusal.errors)
+    return [refused[line] for line in sorted(refused)]
+
+
+def _row_apply_settled(*, job: ImportJob, row: Row, data: dict, purposes: dict) -> None:
     """Apply the row in a savepoint; all of it or nothing. A concurrent import of the same
     user or consent loses on a unique index: the row is rolled back and matched again."""
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return _row_apply(job=job, data=row.validated(), purposes=purposes)
+                return _row_apply(job=job, data=dict(data), purposes=purposes)
         except IntegrityError:
             if attempt == 2:
                 raise RowRefused(
@@ -169,7 +197,7 @@ def _row_apply(*, job: ImportJob, data: dict, purposes: dict) -> None:
     except UserPushConflict as conflict:
         raise RowRefused([{"path": "/", "message": str(conflict)}]) from None
     except ValidationError as error:
-        raise RowRefused(_messages(error, "")) from None
+        raise RowRefused(error_paths(error, "")) from None
     for index, consent in enumerate(consents):
         _consent_apply(job=job, actor=actor, user=user, consent=consent, path=f"/consents/{index}", purposes=purposes)
 
@@ -195,14 +223,4 @@ def _consent_apply(*, job: ImportJob, actor: Actor, user, consent: dict, path: s
             **extra,
         )
     except ValidationError as error:
-        raise RowRefused(_messages(error, path)) from None
-
-
-def _messages(error: ValidationError, path: str) -> list[dict[str, str]]:
-    if not hasattr(error, "error_dict"):
-        return [{"path": path or "/", "message": message} for message in error.messages]
-    return [
-        {"path": f"{path}/{name}" if name != "__all__" else path or "/", "message": message}
-        for name, messages in error.message_dict.items()
-        for message in messages
-    ]
+        raise RowRefused(error_paths(error, path)) from None

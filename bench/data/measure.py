@@ -148,11 +148,13 @@ def lookups(token: str, purpose: Purpose, runs_single: int, runs_batch: int) -> 
 
 
 def import_once(token: str, rows: int, run: int) -> dict:
+    # New users on every invocation: rows naming users of an earlier run would be updates.
+    tag = f"{int(time.time()) % 10**7}-{run}"
     lines = (
         json.dumps(
             {
-                "external_id": f"imp{run}-{n}",
-                "email": f"imp{run}-{n}@example.org",
+                "external_id": f"imp{tag}-{n}",
+                "email": f"imp{tag}-{n}@example.org",
                 "given_name": f"I{n}",
                 "consents": [{"purpose": "newsletter", "action": "grant", "occurred_at": "2026-01-15T10:00:00Z"}],
             }
@@ -228,6 +230,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--import-rows", type=int, default=50_000)
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-export", action="store_true", help="no exports, COPY, record step or lookups")
     args = parser.parse_args()
     tenant = Tenant.objects.get(slug="t0")
     client = Client.objects.get(tenant=tenant, name="t0 backend")
@@ -241,9 +244,10 @@ def main() -> None:
         time.sleep(3)
         workers = workers_of(gunicorn.pid)
         results["worker_rss_start_kib"] = [rss_peak_kib(pid) for pid in workers]
-        results |= exports_measure(token, tenant, client, purpose, args.runs)
-        results["worker_rss_peak_kib"] = [rss_peak_kib(pid) for pid in workers]
-        results["lookups"] = lookups(token, purpose, runs_single=300, runs_batch=30)
+        if not args.skip_export:
+            results |= exports_measure(token, tenant, client, purpose, args.runs)
+            results["worker_rss_peak_kib"] = [rss_peak_kib(pid) for pid in workers]
+            results["lookups"] = lookups(token, purpose, runs_single=300, runs_batch=30)
         if not args.skip_import:
             results["import"] = [import_once(token, args.import_rows, run) for run in range(args.runs)]
             speeds = [run["users_per_s"] for run in results["import"]]

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from accounts.imports import bulk
 from accounts.imports import services as import_services
 from accounts.imports.models import ImportJob
 from accounts.models import Membership, User
@@ -263,15 +264,15 @@ def crowd_rows(count: int) -> str:
 
 @override_settings(USER_IMPORT_BATCH_SIZE=2)
 def test_an_import_resumes_after_a_crash_without_doing_anything_twice(world, importer, upload, monkeypatch):
-    real_grant, calls = import_services.consent_grant, []
+    real_grant, calls = bulk.consents_change_bulk, []
 
     def grant_then_die(**kwargs):
-        calls.append(kwargs["user"].email)
-        if len(calls) == 4:
-            raise WorkerDied()  # mid-row: reader3 is written, its consent is not
+        calls.append([change.user.email for change in kwargs["changes"]])
+        if len(calls) == 2:
+            raise WorkerDied()  # mid-batch: reader2 and reader3 are written, their consents are not
         return real_grant(**kwargs)
 
-    monkeypatch.setattr(import_services, "consent_grant", grant_then_die)
+    monkeypatch.setattr(bulk, "consents_change_bulk", grant_then_die)
     grants_before = Event.all_tenants.filter(type="consent.granted").count()
     with pytest.raises(WorkerDied):
         upload(importer, crowd_rows(7))
@@ -279,7 +280,7 @@ def test_an_import_resumes_after_a_crash_without_doing_anything_twice(world, imp
     # Batches of two: lines 1-2 are committed; the batch of lines 3-4 died with its worker.
     assert (job.status, job.last_line, job.rows_done, job.attempts) == ("running", 2, 2, 1)
     assert not User.objects.filter(email__in=["reader2@example.org", "reader3@example.org"]).exists()
-    monkeypatch.setattr(import_services, "consent_grant", real_grant)
+    monkeypatch.setattr(bulk, "consents_change_bulk", real_grant)
 
     import_job_process.delay(job.pk)  # a redelivered task: the claim still looks alive
     job.refresh_from_db()
@@ -311,7 +312,7 @@ def test_importing_the_same_file_again_changes_nothing(world, importer, upload):
 
 def test_a_job_that_keeps_dying_is_failed_by_the_sweep(world, importer, upload, monkeypatch):
     monkeypatch.setattr(import_services, "MAX_ATTEMPTS", 1)
-    monkeypatch.setattr(import_services, "_row_apply", lambda **kwargs: (_ for _ in ()).throw(WorkerDied()))
+    monkeypatch.setattr(import_services, "_rows_apply", lambda **kwargs: (_ for _ in ()).throw(WorkerDied()))
     with pytest.raises(WorkerDied):
         upload(importer, crowd_rows(2))
     ImportJob.all_tenants.update(heartbeat_at=timezone.now() - timedelta(minutes=10))
