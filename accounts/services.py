@@ -42,11 +42,22 @@ def user_register(
     user.full_clean(exclude=["password"])
     user.save()
     if tenant is not None:
-        _membership_ensure(user=user, tenant=tenant, source=source)
+        user_registration_announce(actor=actor, user=user, tenant=tenant, source=source)
+    return user
+
+
+@transaction.atomic
+def user_registration_announce(*, actor: Actor, user: User, tenant, source: str = Membership.Source.SIGN_IN) -> None:
+    """Link a newly registered user to ``tenant`` and tell it so (one ``user.created`` event).
+
+    ``user_register`` calls it; so do the sign-ups whose user allauth saves itself. Only the
+    first call for a user and tenant writes anything.
+    """
+    _membership, created = Membership.all_tenants.get_or_create(tenant=tenant, user=user, defaults={"source": source})
+    if created:
         events_record(
             actor=actor, tenants=[tenant], type="user.created", subject=str(user.uuid), payload={"user": str(user.uuid)}
         )
-    return user
 
 
 @transaction.atomic

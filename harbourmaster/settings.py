@@ -160,6 +160,7 @@ CELERY_BEAT_SCHEDULE = {
     "oauth-tokens-clear": {"task": "tenants.tasks.oauth_tokens_clear_task", "schedule": 3600},
     "import-jobs-sweep": {"task": "accounts.tasks.import_jobs_sweep", "schedule": 60},
     "oidc-client-sessions-prune": {"task": "accounts.oidc.tasks.client_sessions_prune", "schedule": 3600},
+    "signin-unconfirmed-purge": {"task": "accounts.signin.tasks.signin_unconfirmed_purge_task", "schedule": 3600},
 }
 
 # --- Identity ------------------------------------------------------------------------
@@ -286,12 +287,13 @@ SMS_GATEWAY_TOKEN = envstr("SMS_GATEWAY_TOKEN", "")
 SMS_GATEWAY_TIMEOUT = envint("SMS_GATEWAY_TIMEOUT", 10)
 if SMS_BACKEND == "http" and not SMS_GATEWAY_URL:
     raise ImproperlyConfigured("SMS_BACKEND=http needs SMS_GATEWAY_URL")
-CELERY_IMPORTS = ["accounts.sms.tasks", "accounts.oidc.tasks"]
+CELERY_IMPORTS = ["accounts.sms.tasks", "accounts.oidc.tasks", "accounts.signin.tasks"]
 
 # --- Sign-in: MFA and guests --------------------------------------------------------------
-# allauth.mfa: TOTP apps and single-use recovery codes, shown once (accounts/signin/mfa.py
+# allauth.mfa: TOTP apps, passkeys / security keys (WebAuthn, as a second factor only: no
+# passwordless sign-in) and single-use recovery codes, shown once (accounts/signin/mfa.py
 # applies a tenant's mfa.required at the authorization endpoint). docs/decisions/0016.
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_ADAPTER = "accounts.signin.mfa_adapter.HubMFAAdapter"
 # TOTP keys and recovery-code seeds are encrypted at rest; the first key encrypts, all decrypt.
 MFA_ENCRYPTION_KEYS = envlist("MFA_ENCRYPTION_KEYS") or [SECRET_KEY]
@@ -299,6 +301,9 @@ MFA_TOTP_ISSUER = "Harbourmaster"
 MFA_TOTP_TOLERANCE = 1  # one 30 s step either side: phones' clocks drift
 MFA_RECOVERY_CODE_COUNT = 10
 MFA_RECOVERY_CODES_SHOW_ONCE = True
+# The RP ID is the request's host; browsers accept http only on localhost, so nothing
+# insecure is allowed. Passkeys hold only public keys here: nothing to encrypt.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
 # Guests (accounts/signin/guest.py): the device cookie and how many guests one address
 # may create per hour.
 GUEST_DEVICE_COOKIE_NAME = "hm_guest"

@@ -150,6 +150,7 @@ def test_login_hint_prefills_the_address(client, world):
     assert "&lt;script&gt;" not in page and "<script>" not in page
 
 
+@pytest.mark.django_db(transaction=True)  # the confirmation mail leaves on commit
 def test_confirming_the_address_after_sign_up_goes_on_to_the_app(client, world):
     from django.core import mail
 

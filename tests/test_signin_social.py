@@ -244,6 +244,7 @@ def test_a_verified_email_from_a_trusted_app_signs_in_and_connects_the_account(
     assert dora.__class__.objects.get(pk=dora.pk).check_password(PASSWORD)  # nothing wiped
 
 
+@pytest.mark.django_db(transaction=True)  # the confirmation mail leaves on commit
 def test_a_new_facebook_user_must_verify_the_address_first(client, acme_enables_google_and_facebook, recorded):
     world = acme_enables_google_and_facebook
     social_app(FACEBOOK_APP, "facebook", tenants=["acme"])

@@ -12,19 +12,37 @@ from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
 from allauth.core import context
+from allauth.core import context as allauth_context  # send_mail's argument hides the name
 from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.signin.codes import code_generate, code_minutes, code_sms_text
 from accounts.signin.context import SignInContext, signin_context, signin_return_url
-from accounts.signin.services import signin_code_address_verified, signin_phone_set
+from accounts.signin.services import (
+    signin_code_address_verified,
+    signin_mail_schedule,
+    signin_phone_set,
+    signin_signed_up,
+)
 from accounts.sms.services import sms_schedule
 
 # Sign-ins that proved something: a guest's device cookie proves nothing.
 CREDENTIAL_METHODS = ("password", "code", "mfa", "socialaccount")
 EMAIL_VERIFICATION_STAGE = "allauth.account.stages.EmailVerificationStage"
+# Mail holding a sign-in code or a confirmation link: rendered in the request, sent by a
+# worker after commit (``signin_mail_schedule``), as text messages are.
+MAILED_BY_WORKER = frozenset(
+    {
+        "account/email/login_code",
+        "account/email/email_confirmation",
+        "account/email/email_confirmation_signup",
+        "account/email/email_confirmation_code",
+    }
+)
 
 
 class HubAccountAdapter(DefaultAccountAdapter):
@@ -45,6 +63,17 @@ class HubAccountAdapter(DefaultAccountAdapter):
             if proofs and time.time() - max(proofs) < account_settings.REAUTHENTICATION_TIMEOUT:
                 return False
         return super().is_reauthentication_required(app=app, **kwargs)
+
+    # --- Sign-up ---------------------------------------------------------------------------
+
+    def save_user(self, request: HttpRequest, user: User, form, commit: bool = True) -> User:
+        """allauth's sign-up form saves the user; the served tenant hears of it in the same
+        transaction (membership and ``user.created``, as ``user_register`` leaves them)."""
+        with transaction.atomic():
+            user = super().save_user(request, user, form, commit=commit)
+            if commit:
+                signin_signed_up(user=user, tenant=signin_context(request).tenant)
+        return user
 
     # --- Back to the app ------------------------------------------------------------------
 
@@ -68,7 +97,13 @@ class HubAccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         signin = self._signin()
         context = {**context, "tenant_name": signin.display_name, "code_minutes": code_minutes(signin)}
-        super().send_mail(template_prefix, email, context)
+        if template_prefix not in MAILED_BY_WORKER:
+            super().send_mail(template_prefix, email, context)
+            return
+        # allauth's own send_mail, but the rendered message goes to a worker after commit.
+        request = allauth_context.request
+        context = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        signin_mail_schedule(message=self.render_mail(template_prefix, email, context))
 
     def send_verification_code_sms(self, user, phone: str, code: str, **kwargs) -> None:
         sms_schedule(to=phone, text=code_sms_text(self._signin(), code))

@@ -87,7 +87,9 @@ class RequestCodeForm(RequestLoginCodeForm):
             return cleaned_data
         if getattr(self, "_user", None) is None:
             # No account under this address (or none that may sign in): sign up by code.
-            self._user = signin_code_account_ensure(email=cleaned_data.get("email"), phone=cleaned_data.get("phone"))
+            self._user = signin_code_account_ensure(
+                email=cleaned_data.get("email"), phone=cleaned_data.get("phone"), tenant=self.signin.tenant
+            )
         return cleaned_data
 
     def clean_email(self) -> str:

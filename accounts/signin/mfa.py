@@ -1,6 +1,6 @@
 """A tenant that requires MFA: its apps get a user only after a second factor this session.
 
-allauth.mfa does the factors (TOTP, recovery codes): enrolment, the challenge at sign-in
+allauth.mfa does the factors (TOTP, passkeys, recovery codes): enrolment, the challenge at sign-in
 for anyone who has enrolled, re-authentication. What the hub adds is the tenant's rule,
 applied at the authorization endpoint, which sends a user without a second factor in
 this session to enrol (no authenticator yet) or to prove one (allauth's MFA
@@ -54,7 +54,7 @@ def mfa_requirement_response(request: HttpRequest, context: SignInContext) -> Ht
         return None
     return_to = request.get_full_path()
     if is_mfa_enabled(user, list(SECOND_FACTORS)):
-        return redirect_to_login(return_to, resolve_url("mfa_reauthenticate"))
+        return redirect_to_login(return_to, resolve_url(_reauthentication_page(user)))
     request.session[RETURN_SESSION_KEY] = return_to
     return redirect_to_login(return_to, resolve_url(_enrolment_page(context.mfa["methods"])))
 
@@ -64,6 +64,13 @@ def mfa_step_up_response(request: HttpRequest, context: SignInContext) -> HttpRe
     authorization request that asks for two factors (accounts.oidc.step_up, decision 20)."""
     required = replace(context, config={**context.config, "mfa": {**context.mfa, "required": True}})
     return mfa_requirement_response(request, required)
+
+
+def _reauthentication_page(user) -> str:
+    """The code page, unless the user's only second factor is a passkey (it links back)."""
+    if is_mfa_enabled(user, [Authenticator.Type.TOTP]):
+        return "mfa_reauthenticate"
+    return "mfa_reauthenticate_webauthn"
 
 
 def _enrolment_page(methods: list[str]) -> str:

@@ -4,6 +4,8 @@ allauth stores each TOTP key and recovery-code seed in ``Authenticator.data`` as
 here they are Fernet tokens (AES-128-CBC + HMAC-SHA256) under ``MFA_ENCRYPTION_KEYS``:
 the first key encrypts, every key decrypts, so a key is rotated by putting a new one
 first and re-saving. A copy of the database alone no longer yields anyone's codes.
+Passkeys (WebAuthn) are stored as allauth keeps them, unencrypted: a credential's data is
+its public key, id and counter, which sign nothing and prove nothing without the device.
 """
 
 import base64

@@ -27,10 +27,12 @@ from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.signin.context import SignInContext, signin_context
+from accounts.signin.services import signin_signed_up
 
 # Tenant config's word for a kind of provider -> allauth's provider id.
 PROVIDER_BY_METHOD = {"google": "google", "facebook": "facebook", "apple": "apple", "oidc": "openid_connect"}
@@ -128,4 +130,11 @@ class HubSocialAccountAdapter(DefaultSocialAccountAdapter):
             address.verified and address.email.lower() == (user.email or "").lower()
             for address in sociallogin.email_addresses
         )
+        return user
+
+    def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form=None):
+        """A provider's first sign-in makes the user; the served tenant hears of it at once."""
+        with transaction.atomic():
+            user = super().save_user(request, sociallogin, form)
+            signin_signed_up(user=user, tenant=signin_context(request).tenant)
         return user
