@@ -35,6 +35,10 @@ class TenantViewSet(GenericViewSet):
         # DRF reads the body past Django's size check; reading it here applies
         # DATA_UPLOAD_MAX_MEMORY_SIZE (413) before anything is parsed.
         request.body  # noqa: B018
+        # PostgreSQL text cannot hold NUL: a parameter carrying one can match nothing.
+        refused = sorted({name for name, values in request.query_params.lists() if any("\x00" in v for v in values)})
+        if refused:
+            raise serializers.ValidationError({name: ["must not contain NUL characters"] for name in refused})
         self._tenant_scope.enter_context(tenant_context(request.auth.tenant))
 
     def get_queryset(self):

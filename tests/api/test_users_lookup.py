@@ -165,3 +165,10 @@ def test_bad_batches_are_refused_with_paths(world, reader):
         404,
     )
     assert not AccessRecord.all_tenants.exists()
+
+
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it_and_reads_nothing(world, reader):
+    response = reader.get(f"/api/v1/users/{world.alice.uuid}", {"purpose": "news\x00letter"})
+    body = assert_problem(response, 400, path="/purpose")
+    assert "NUL" in str(body)
+    assert not AccessRecord.all_tenants.exists()
