@@ -61,12 +61,15 @@ def user_registration_announce(*, actor: Actor, user: User, tenant, source: str 
 
 
 @transaction.atomic
-def user_guest_create(*, actor: Actor, tenant, source: str = Membership.Source.SIGN_IN) -> User:
-    """A visitor who only accepted cookies: no credentials, no identifier but its uuid."""
-    user = User(kind=User.Kind.GUEST)
+def user_guest_create(
+    *, actor: Actor, tenant, source: str = Membership.Source.SIGN_IN, device_hash: str | None = None
+) -> User:
+    """A visitor who only accepted cookies: no credentials, no identifier but its uuid (and,
+    signed in on the hub, the hash of its device cookie); the tenant is told."""
+    user = User(kind=User.Kind.GUEST, guest_device_hash=device_hash)
     user.set_unusable_password()
     user.save()
-    _membership_ensure(user=user, tenant=tenant, source=source)
+    user_registration_announce(actor=actor, user=user, tenant=tenant, source=source)
     return user
 
 
@@ -221,9 +224,6 @@ def _guest_push_once(*, actor: Actor, tenant, external_id: str) -> tuple[User, b
         return user, False
     user = user_guest_create(actor=actor, tenant=tenant, source=Membership.Source.API)
     membership_link(actor=actor, user=user, tenant=tenant, source=Membership.Source.API, external_id=external_id)
-    events_record(
-        actor=actor, tenants=[tenant], type="user.created", subject=str(user.uuid), payload={"user": str(user.uuid)}
-    )
     return user, True
 
 

@@ -66,6 +66,7 @@ def test_guest_has_no_credentials_and_belongs_to_the_tenant(make_tenant):
     guest = user_guest_create(actor=ACTOR, tenant=tenant)
     assert guest.is_guest and guest.email is None and not guest.has_usable_password()
     assert Membership.all_tenants.filter(user=guest, tenant=tenant).exists()
+    assert [event.type for event in Event.all_tenants.filter(subject=str(guest.uuid))] == ["user.created"]
 
 
 def test_profile_update_tells_every_related_tenant_which_fields_changed(world):

@@ -5,9 +5,11 @@ A resource server that checks JWT access tokens on its own polls this list (serv
 kept twice in the cache: a key per ``jti`` (read by the API in the same round trip as
 the client) and, with Redis, a sorted set scored by ``exp`` for the published list.
 Clients that were disabled, or whose tenant was suspended or deleted, within an access
-token's lifetime are listed too: every token they hold is dead.
+token's lifetime are listed too, by the SHA-256 of their ``client_id`` (the list is public):
+every token they hold is dead.
 """
 
+import hashlib
 import time
 from datetime import timedelta
 
@@ -60,11 +62,19 @@ def revoked_jtis() -> dict[str, int]:
     return {jti.decode(): int(expires) for jti, expires in found}
 
 
-def revoked_client_ids() -> list[str]:
+def client_id_digest(client_id: str) -> str:
+    """How the public list names a client: a resource server hashes the ``client_id`` of the
+    token it holds; a stranger learns nothing about which tenant lost which client."""
+    return hashlib.sha256(client_id.encode()).hexdigest()
+
+
+def revoked_client_digests() -> list[str]:
     """Clients whose tokens died with them within an access token's lifetime."""
     since = timezone.now() - timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     gone = Q(disabled_at__gte=since) | (~Q(tenant__status=Tenant.Status.ACTIVE) & Q(tenant__updated_at__gte=since))
-    return sorted(Client.objects.filter(gone).values_list("client_id", flat=True))
+    return sorted(
+        client_id_digest(client_id) for client_id in Client.objects.filter(gone).values_list("client_id", flat=True)
+    )
 
 
 def revocation_list() -> dict:
@@ -72,7 +82,7 @@ def revocation_list() -> dict:
     return {
         "generated_at": int(time.time()),
         "revoked": [{"jti": jti, "exp": expires} for jti, expires in sorted(listed.items())],
-        "revoked_clients": revoked_client_ids(),
+        "revoked_client_sha256": revoked_client_digests(),
     }
 
 

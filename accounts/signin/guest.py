@@ -18,7 +18,6 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
-from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
@@ -29,7 +28,6 @@ from accounts.merge import GuestMergeRefused, guest_merge
 from accounts.models import User
 from accounts.services import user_guest_create
 from accounts.signin.context import SignInContext, signin_context
-from events.services import events_record
 from harbourmaster.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -52,18 +50,6 @@ def guest_for_device(request: HttpRequest) -> User | None:
     return User.objects.filter(
         kind=User.Kind.GUEST, guest_device_hash=device_hash(value), merged_into=None, is_active=True
     ).first()
-
-
-@transaction.atomic
-def guest_device_register(*, actor: Actor, tenant, device_hash: str) -> User:
-    """A new guest for one device, a member of the tenant whose page it started on."""
-    guest = user_guest_create(actor=actor, tenant=tenant)
-    guest.guest_device_hash = device_hash
-    guest.save(update_fields=["guest_device_hash"])
-    events_record(
-        actor=actor, tenants=[tenant], type="user.created", subject=str(guest.uuid), payload={"user": str(guest.uuid)}
-    )
-    return guest
 
 
 def guest_refusal(context: SignInContext) -> str | None:
@@ -93,7 +79,7 @@ def guest_sign_in(request: HttpRequest) -> HttpResponse:
         if not _creation_allowed(request):
             return render(request, "signin/guest_refused.html", {"reason": "rate_limited"}, status=429)
         cookie_value = secrets.token_urlsafe(32)
-        guest = guest_device_register(actor=ACTOR, tenant=context.tenant, device_hash=device_hash(cookie_value))
+        guest = user_guest_create(actor=ACTOR, tenant=context.tenant, device_hash=device_hash(cookie_value))
     login(request, guest, backend=BACKEND)
     record_authentication(request, guest, method=AUTHENTICATION_METHOD)
     response = HttpResponseRedirect(target)

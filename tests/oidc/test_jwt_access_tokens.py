@@ -1,6 +1,7 @@
 """JWT access tokens (RFC 9068) for a tenant that asks for them, checked the way a
 resource server would: Authlib fetches them, joserfc verifies them against the JWKS."""
 
+import hashlib
 import time
 
 import pytest
@@ -116,10 +117,14 @@ def test_another_client_cannot_get_a_jwt_listed(provider, jwt_tenant, world):
 
 def test_a_disabled_clients_jwts_are_refused_and_the_client_is_listed(provider, jwt_tenant, actor):
     token = fetch_token(provider, jwt_tenant)["access_token"]
-    assert jwt_tenant.backend.client_id not in revocation_list(provider)["revoked_clients"]
+    # Listed by the SHA-256 of the client_id the resource server reads off the token.
+    digest = hashlib.sha256(resource_server_check(provider, token).claims["client_id"].encode()).hexdigest()
+    assert digest not in revocation_list(provider)["revoked_client_sha256"]
     client_disable(actor=actor, client=jwt_tenant.backend)
     assert api_get(provider, token).status_code == 401
-    assert jwt_tenant.backend.client_id in revocation_list(provider)["revoked_clients"]
+    listed = revocation_list(provider)
+    assert digest in listed["revoked_client_sha256"]
+    assert jwt_tenant.backend.client_id not in str(listed)  # strangers read this list too
 
 
 def test_a_tampered_or_foreign_jwt_is_refused(provider, jwt_tenant):
