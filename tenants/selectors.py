@@ -155,6 +155,26 @@ def access_token_from_cache_entry(*, checksum: str, entry: Any) -> CachedAccessT
     return loaded
 
 
+def access_token_cache_prime(*, access_token, client_id: str) -> None:
+    """Cache a client's token as it is issued, so its first use reads no SQL either.
+
+    Call after commit: an entry for a token whose row was rolled back would outlive it.
+    """
+    if access_token.user_id is not None:
+        return
+    entry = CachedAccessToken(
+        access_token.pk,
+        client_id,
+        None,
+        access_token.scope,
+        access_token.expires.timestamp(),
+        access_token.created.timestamp(),
+    )
+    lifetime = min(ACCESS_TOKEN_CACHE_SECONDS, int(entry.expires - time.time()))
+    if lifetime > 0:
+        cache.add(access_token_cache_key(access_token.token_checksum), entry, lifetime)
+
+
 # Which client a token was issued to never changes, so each process remembers it: the
 # token's and its client's entries can then be fetched in one round trip.
 _CLIENT_OF_TOKEN: dict[str, str] = {}

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
+from django.db import connections, router, transaction
 from django.db.models import Min
 from django.utils import timezone
 from jwcrypto import jws
 from jwcrypto.common import JWException
-from oauth2_provider.models import get_grant_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
@@ -39,7 +40,7 @@ from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
 from harbourmaster.actors import Actor
 from tenants.keys import signing_key_by_kid
-from tenants.selectors import access_token_cache_forget, client_cached
+from tenants.selectors import access_token_cache_forget, access_token_cache_prime, client_cached
 
 # Only these: no implicit, no password, no device flow (RFC 9700).
 OFFERED_GRANT_TYPES = {"authorization_code", "client_credentials", "refresh_token"}
@@ -180,6 +181,30 @@ class HubOAuth2Validator(OAuth2Validator):
         else:
             userinfo_claims_request_carry(previous=previous_refresh_token, refresh_token=refresh_token)
         return refresh_token
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        """A client's own token is committed without waiting for the disk (decision 23).
+
+        A crash can lose only the last moments of such tokens, and a client whose token
+        is unknown gets 401 and asks for a new one, so the token endpoint does not wait
+        for a WAL flush per token. Tokens of a sign-in (codes, refresh rotation) are
+        committed as usual: losing one of those would sign a person out.
+        """
+        if request.grant_type != "client_credentials":
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        database = router.db_for_write(get_access_token_model())
+        with transaction.atomic(using=database):
+            if connections[database].vendor == "postgresql":
+                with connections[database].cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            return self._save_bearer_token(token, request, *args, **kwargs)
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        if request.grant_type == "client_credentials":
+            client_id = request.client.client_id
+            transaction.on_commit(lambda: access_token_cache_prime(access_token=access_token, client_id=client_id))
+        return access_token
 
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)

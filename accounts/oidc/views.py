@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import View
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.compat import login_not_required
@@ -293,11 +294,18 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
 
 
 class TokenView(oauth2_views.TokenView):
+    @method_decorator(sensitive_post_parameters("client_secret", "code", "code_verifier", "refresh_token"))
     def post(self, request, *args, **kwargs):
         # No device flow: its grant type goes to oauthlib like any other the client may
         # not use (the toolkit's device branch answers 404, or 500 without device_code).
+        # Nor the toolkit's ``app_authorized`` signal, which nothing here receives: sending
+        # it costs a query per token, to read back the token just written.
         # oauthlib marks successful responses no-store; errors get it here too.
-        return _no_store(self.authorization_flow_token_response(request, *args, **kwargs))
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
+        return _no_store(response)
 
 
 class UserInfoView(oauth2_views.UserInfoView):

@@ -1,16 +1,17 @@
 from rest_framework import serializers
 
 from consents.models import DATA_CATEGORIES, LegalBasis, Purpose, PurposeVersion
+from harbourmaster.api.prebuilt import PrebuiltFieldsMixin
 from harbourmaster.api.views import StrictSerializer
 
 
-class PurposeVersionSerializer(serializers.ModelSerializer):
+class PurposeVersionSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = PurposeVersion
         fields = ["version", "statement", "statement_hash", "requires_reconsent", "published_at"]
 
 
-class PurposeSerializer(serializers.ModelSerializer):
+class PurposeSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     versions = PurposeVersionSerializer(many=True, read_only=True)
 
     class Meta:

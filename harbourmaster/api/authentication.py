@@ -18,6 +18,8 @@ from accounts.oidc.jwt_tokens import access_token_verify, looks_like_jwt
 from accounts.oidc.revocation_list import revoked_jti_cache_key
 from harbourmaster.api.caller import ApiCaller
 from harbourmaster.api.throttling import (
+    Counted,
+    cache_read_counting,
     failed_authentication_key,
     failed_authentication_note,
     failed_authentication_wait,
@@ -49,16 +51,17 @@ def _raw_token(header: list[bytes]) -> str | None:
         return None
 
 
-def _read(keys: list[str], failures_key: str) -> dict:
-    """One MGET; refused at once if the address behind ``failures_key`` spent its budget."""
-    found = cache.get_many(keys)
+def _read(keys: list[str], failures_key: str, client_id: str | None = None) -> tuple[dict, Counted | None]:
+    """One MGET (counting the call too, if the client is known); refused at once if the
+    address behind ``failures_key`` spent its budget."""
+    found, counted = cache_read_counting(keys, client_id)
     wait = failed_authentication_wait(found.get(failures_key))
     if wait is not None:
         raise exceptions.Throttled(wait=wait)
-    return found
+    return found, counted
 
 
-def _api_caller(cached, scope: str, token_id: int | None) -> ApiCaller:
+def _api_caller(cached, scope: str, token_id: int | None, counted: Counted | None) -> ApiCaller:
     client = cached.client
     return ApiCaller(
         client=client,
@@ -66,6 +69,7 @@ def _api_caller(cached, scope: str, token_id: int | None) -> ApiCaller:
         scopes=frozenset(scope.split()),
         token_id=token_id,
         tenant_config=cached.tenant_config,
+        counted=counted,
     )
 
 
@@ -93,7 +97,7 @@ class ClientTokenAuthentication(BaseAuthentication):
         token_key = access_token_cache_key(checksum)
         known_client = client_of_token_known(checksum)
         keys = [failures_key, token_key] + ([client_cache_key(known_client)] if known_client else [])
-        found = _read(keys, failures_key)
+        found, counted = _read(keys, failures_key, known_client)
         if raw_token is None:
             return None
         token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
@@ -105,7 +109,7 @@ class ClientTokenAuthentication(BaseAuthentication):
         cached = client_from_cache_entry(client_id=token.client_id, entry=client_entry)
         if cached is None or not cached.usable:
             return None
-        return _api_caller(cached, token.scope, token.token_id)
+        return _api_caller(cached, token.scope, token.token_id, counted if token.client_id == known_client else None)
 
     def _jwt_caller(self, raw_token: str, failures_key: str, issuer: str) -> "ApiCaller | None":
         """A JWT access token is checked here, by its signature; what can change about it
@@ -115,13 +119,13 @@ class ClientTokenAuthentication(BaseAuthentication):
             _read([failures_key], failures_key)
             return None
         revoked_key, client_key = revoked_jti_cache_key(claims.jti), client_cache_key(claims.client_id)
-        found = _read([failures_key, revoked_key, client_key], failures_key)
+        found, counted = _read([failures_key, revoked_key, client_key], failures_key, claims.client_id)
         if revoked_key in found:
             return None
         cached = client_from_cache_entry(client_id=claims.client_id, entry=found.get(client_key))
         if cached is None or not cached.usable:
             return None
-        return _api_caller(cached, claims.scope, None)
+        return _api_caller(cached, claims.scope, None, counted)
 
     def authenticate_header(self, request):
         return f'Bearer realm="{REALM}"'

@@ -12,6 +12,8 @@ class ApiCaller:
     scopes: frozenset[str]
     token_id: int | None  # None for a JWT access token, which has no row to name
     tenant_config: dict[str, Any] = field(default_factory=dict)
+    # The rate counters, if they were counted with the token's read (api.throttling).
+    counted: Any = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

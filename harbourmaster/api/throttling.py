@@ -2,22 +2,26 @@
 
 Both counters of a request are counted in one round trip (a pipeline of INCR and EXPIRE
 NX per key), in fixed one-minute windows, so all web processes count against the same
-budget. The limits come from the tenant's config, which arrives with the cached client
+budget. Once a process knows a token's client, that round trip is the one that reads the
+token (``cache_read_counting``): a call the token then fails still counts. The limits come from the tenant's config, which arrives with the cached client
 (``ApiCaller.tenant_config``): no read of its own. Without Redis (the embedded default)
 the counters live in the process's local-memory cache.
 """
 
 import functools
 import time
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisSerializer
 from rest_framework.throttling import BaseThrottle
 
 from harbourmaster.api.caller import ApiCaller
 
 WINDOW_SECONDS = 60
+_SERIALIZER = RedisSerializer()
 
 
 @functools.cache
@@ -60,6 +64,51 @@ def _count_many(keys: list[str], window_start: int) -> list[int]:
     return pipeline.execute()[::2]
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """Counters already counted for this request, in the round trip that read its token."""
+
+    window_start: int
+    names: tuple[str, ...]
+    values: tuple[int, ...]
+
+
+# Which tenant a client belongs to never changes: once a process has counted a client's
+# calls, it can count the next one in the same round trip that reads its token.
+_COUNTERS_OF_CLIENT: dict[str, tuple[str, ...]] = {}
+_COUNTERS_OF_CLIENT_LIMIT = 10_000
+
+
+def _counter_names(caller: ApiCaller) -> tuple[str, ...]:
+    return (f"tenant:{caller.tenant.pk}", f"client:{caller.client.pk}")
+
+
+def _counters_remember(caller: ApiCaller) -> None:
+    if len(_COUNTERS_OF_CLIENT) >= _COUNTERS_OF_CLIENT_LIMIT:
+        _COUNTERS_OF_CLIENT.clear()
+    _COUNTERS_OF_CLIENT[caller.client.client_id] = _counter_names(caller)
+
+
+def cache_read_counting(keys: list[str], client_id: str | None) -> tuple[dict, Counted | None]:
+    """``cache.get_many(keys)``, and, when this process knows the client's counters, the
+    call counted in the same round trip (a pipeline of MGET, INCR and EXPIRE NX)."""
+    names = _COUNTERS_OF_CLIENT.get(client_id) if client_id else None
+    client = redis_client()
+    if names is None or client is None:
+        return cache.get_many(keys), None
+    window_start = _window()[0]
+    pipeline = client.pipeline(transaction=False)
+    pipeline.mget([cache.make_and_validate_key(key) for key in keys])
+    for name in names:
+        full_key = cache.make_and_validate_key(_counter_key(name, window_start))
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, WINDOW_SECONDS * 2, nx=True)
+    values, *counters = pipeline.execute()
+    # Stored as the cache stores them: an int bare, anything else pickled.
+    found = {key: _SERIALIZER.loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+    return found, Counted(window_start, names, tuple(counters[::2]))
+
+
 def _count(key: str, window_start: int) -> int:
     return _count_many([key], window_start)[0]
 
@@ -89,9 +138,12 @@ class TenantRateThrottle(BaseThrottle):
 
         limits = caller.tenant_config["rate_limits"]
         window_start, self.reset_in = _window()
-        tenant_used, client_used = _count_many(
-            [f"tenant:{caller.tenant.pk}", f"client:{caller.client.pk}"], window_start
-        )
+        names, counted = _counter_names(caller), caller.counted
+        if counted is not None and counted.window_start == window_start and counted.names == names:
+            tenant_used, client_used = counted.values
+        else:
+            tenant_used, client_used = _count_many(list(names), window_start)
+            _counters_remember(caller)
         budgets = [(limits["tenant_per_minute"], tenant_used), (limits["client_per_minute"], client_used)]
         self.limit, used = min(budgets, key=lambda budget: budget[0] - budget[1])
         self.remaining = max(0, self.limit - used)

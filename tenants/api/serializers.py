@@ -1,10 +1,11 @@
 from rest_framework import serializers
 
+from harbourmaster.api.prebuilt import PrebuiltFieldsMixin
 from harbourmaster.api.views import StrictSerializer
 from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["slug", "name", "contact_email", "status", "config_version", "created_at", "updated_at"]
@@ -22,13 +23,13 @@ class ConfigSerializer(serializers.Serializer):
     effective = serializers.JSONField(help_text="The config with the schema's defaults filled in.")
 
 
-class ConfigRevisionSerializer(serializers.ModelSerializer):
+class ConfigRevisionSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = TenantConfigRevision
         fields = ["version", "config", "actor", "created_at"]
 
 
-class ClientSecretSerializer(serializers.ModelSerializer):
+class ClientSecretSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     masked = serializers.CharField(read_only=True)
     active = serializers.SerializerMethodField()
 
@@ -40,7 +41,7 @@ class ClientSecretSerializer(serializers.ModelSerializer):
         return secret.is_active()
 
 
-class ClientSerializer(serializers.ModelSerializer):
+class ClientSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     grant_type = serializers.CharField(source="authorization_grant_type")
     redirect_uris = serializers.SerializerMethodField()
     post_logout_redirect_uris = serializers.SerializerMethodField()
