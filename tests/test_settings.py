@@ -123,7 +123,7 @@ def test_database_and_redis_urls_select_postgres_and_redis(tmp_path):
 
     assert settings["DATABASE_ENGINE"] == "django.db.backends.postgresql"
     assert settings["DATABASE_NAME"] == "hub"
-    assert settings["CACHE"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["CACHE"] == "harbourmaster.cache.HubRedisCache"
     assert settings["EAGER"] is False
 
 

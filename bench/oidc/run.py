@@ -155,9 +155,13 @@ def refresh_tokens(target: Target, count: int) -> str:
     return path
 
 
-def serve(target: Target, workers: int) -> None:
+def serve(target: Target, workers: int, worker_threads: int = 0) -> None:
+    # Sync workers close every connection; gthread workers keep them alive and overlap
+    # their threads' waits on PostgreSQL and Redis (still one worker process per core).
+    threaded = ["--worker-class", "gthread", "--threads", str(worker_threads)] if worker_threads else []
     command = [
         GUNICORN,
+        *threaded,
         "--workers",
         str(workers),
         "--bind",
@@ -468,6 +472,16 @@ def machine() -> list[str]:
     ]
 
 
+def results_file(args) -> Path:
+    return STATE / ("results.json" if args.output == "RESULTS.md" else f"results-{Path(args.output).stem}.json")
+
+
+def worker_class(args) -> str:
+    if args.worker_threads:
+        return f"gthread worker class with `--threads {args.worker_threads}` (connections kept alive)"
+    return "sync worker class (a new connection per request)"
+
+
 def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
@@ -489,7 +503,7 @@ def report(args, results: dict, command: str) -> str:
         "",
         "## Method",
         "",
-        f"- gunicorn, sync worker class, `--workers {workers}` (one per core), bound to 127.0.0.1; "
+        f"- gunicorn, {worker_class(args)}, `--workers {workers}` (one per core), bound to 127.0.0.1; "
         "stock on :8701, hub on :8702, both up for the whole run.",
         f"- wrk `--threads {args.threads} --connections {args.connections}`, {args.runs} runs x {args.duration:g} s "
         f"per scenario and side after a {args.warmup:g} s warm-up, runs interleaved stock/hub (order alternating). "
@@ -596,6 +610,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per scenario and side")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="gunicorn workers (one per core)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--worker-threads", type=int, default=0, help="gunicorn gthread threads per worker (0: sync workers)"
+    )
+    parser.add_argument("--output", default="RESULTS.md", help="file under bench/oidc/ to write the report to")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--quiet-wait", type=float, default=15, help="max seconds to wait for other load to pause")
     parser.add_argument("--warmup-refresh-tokens", type=int, default=15000)
@@ -608,8 +626,8 @@ def main() -> None:
     args = parser.parse_args()
     command = shlex.join([".venv/bin/python", "bench/oidc/run.py", *(a for a in sys.argv[1:] if a != "--report-only")])
     if args.report_only:
-        text = report(args, json.loads((STATE / "results.json").read_text()), command)
-        (HERE / "RESULTS.md").write_text(text)
+        text = report(args, json.loads(results_file(args).read_text()), command)
+        (HERE / args.output).write_text(text)
         print(text)
         return
 
@@ -622,7 +640,7 @@ def main() -> None:
                 target.state = json.loads((STATE / f"{target.name}.json").read_text())
             else:
                 setup(target)
-            serve(target, args.workers)
+            serve(target, args.workers, args.worker_threads)
         plans = _plans(by_name)
         for name in args.scenarios.split(","):
             plan = {side: spec for side, spec in plans[name].items() if side in by_name}
@@ -634,11 +652,11 @@ def main() -> None:
     finally:
         for target in by_name.values():
             stop(target)
-    (STATE / "results.json").write_text(json.dumps(results, indent=2))
+    results_file(args).write_text(json.dumps(results, indent=2))
     text = report(args, results, command)
     print(text)
     if not args.no_write:
-        (HERE / "RESULTS.md").write_text(text)
+        (HERE / args.output).write_text(text)
 
 
 def _plans(by_name: dict[str, Target]) -> dict:
