@@ -21,9 +21,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
+from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
-from accounts.services import membership_link, user_profile_update, user_register
+from accounts.services import membership_link, user_deactivate, user_profile_update, user_register
 from accounts.signin.social_admin import social_app_admin_register
 from audit.selectors import access_records_for_user
 from consents.models import Consent
@@ -219,6 +220,10 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
         if profile:
             user_profile_update(actor=staff_actor(request), user=user, changes=profile)
         access = [name for name in changed if name in ACCESS_FIELDS]
+        if "is_active" in access and not data["is_active"]:
+            # Through the service: every app the user's sessions signed in to is told.
+            access.remove("is_active")
+            user_deactivate(actor=staff_actor(request), user=user, issuer=oauth2_settings.oidc_issuer(request))
         if access:
             for name in access:
                 setattr(user, name, data[name])

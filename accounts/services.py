@@ -1,12 +1,16 @@
+import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
+from accounts.oidc.backchannel import hub_issuer, user_sessions_logout_announce
 from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
 from events.services import events_record, events_record_bulk
 from harbourmaster.actors import Actor
+
+logger = logging.getLogger(__name__)
 
 
 def _membership_ensure(*, user: User, tenant, source: str, external_id: str | None = None) -> Membership:
@@ -282,3 +286,42 @@ def users_create_bulk(*, actor: Actor, tenant, users: list[User], external_ids: 
     ]
     events_record_bulk(actor=actor, events=created)
     return users
+
+
+@transaction.atomic
+def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> User:
+    """Stop ``user`` signing in. Every hub session of theirs ends with it (the auth backends
+    refuse an inactive user's session), so each tenant app those sessions signed in to gets
+    a logout token (Back-Channel Logout, decision 21). ``issuer`` is the one the ID tokens
+    named: ``OIDC_ISSUER``, or the request's; without either no logout token can be made.
+    """
+    if not user.is_active:
+        return user
+    user.is_active = False
+    user.save(update_fields=["is_active", "updated_at"])
+    issuer = issuer or hub_issuer()
+    if issuer is None:
+        logger.warning("user %s deactivated without back-channel logout: set OIDC_ISSUER", user.uuid)
+    else:
+        user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
+    return user
+
+
+def user_push_changes_checked(*, user: User, profile: dict[str, Any]) -> list[str]:
+    """What ``user_push`` would change on ``user`` (the user it matched) for ``profile``:
+    the changes are set on ``user``, unsaved, checked as ``user_profile_update`` checks
+    them (same errors), and their field names returned, sorted. Raises UserPushConflict
+    for an identifier the push may not replace. Uniqueness is the caller's to establish:
+    the bulk import sends a row that changes an e-mail or phone number the per-row way."""
+    _validate_profile_fields(profile)
+    changes = _push_changes(user, profile)
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+    if "phone_number" in changes:
+        changes["phone_number"] = changes["phone_number"] or None
+    changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
+    for name in changed:
+        setattr(user, name, changes[name])
+    if changed:
+        user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    return changed

@@ -222,6 +222,9 @@ OAUTH2_PROVIDER = {
 # Keys the pairwise ``sub`` (accounts.oidc.claims). Changing it changes every pairwise
 # subject, so set it separately from SECRET_KEY to be able to rotate SECRET_KEY.
 OIDC_PAIRWISE_SUBJECT_KEY = envstr("OIDC_PAIRWISE_SUBJECT_KEY") or SECRET_KEY
+# Encrypt the token-signing keys' private halves at rest (tenants.key_encryption,
+# docs/decisions/0021); the first key encrypts, all decrypt.
+SIGNING_KEY_ENCRYPTION_KEYS = envlist("SIGNING_KEY_ENCRYPTION_KEYS") or [SECRET_KEY]
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

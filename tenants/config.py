@@ -47,6 +47,8 @@ def _pointer(path) -> str:
 
 CODE_CHANNELS = {"email_code": "email", "sms_code": "sms"}
 SOCIAL_METHODS = ("google", "facebook", "apple", "oidc")
+ACCESS_TOKEN_FORMAT_JWT = "jwt"  # noqa: S105 - a format's name
+ACCESS_TOKEN_DEFAULT_ALGORITHM = "RS256"  # noqa: S105 - an algorithm's name
 
 
 def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
@@ -61,7 +63,16 @@ def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
     for method in SOCIAL_METHODS:
         if method in methods and method not in configured:
             found.append(ConfigError("/social_providers", f"needs a {method!r} entry: login_methods offers {method!r}"))
-    return found
+    return found + _access_token_errors(effective)
+
+
+def _access_token_errors(effective: dict[str, Any]) -> list[ConfigError]:
+    # An algorithm for tokens that are not signed would look chosen and do nothing.
+    algorithm, token_format = effective["access_token_signing_alg"], effective["access_token_format"]
+    if algorithm != ACCESS_TOKEN_DEFAULT_ALGORITHM and token_format != ACCESS_TOKEN_FORMAT_JWT:
+        message = "signs JWT access tokens only: set access_token_format to 'jwt', or remove this key"
+        return [ConfigError("/access_token_signing_alg", message)]
+    return []
 
 
 def config_errors(config: Any) -> list[ConfigError]:

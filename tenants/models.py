@@ -10,9 +10,9 @@ from django.utils import timezone
 from jwcrypto import jwk
 from oauth2_provider.models import AbstractApplication, ApplicationManager
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.utils import jwk_from_pem
 
 from harbourmaster.records import AppendOnlyModel
+from tenants.key_encryption import private_key_decrypt
 from tenants.scoping import TenantScopedManager
 
 
@@ -232,20 +232,24 @@ class ClientSecret(models.Model):
 
 
 class SigningKey(models.Model):
-    """A key the hub signs ID tokens with; every client shares the current one.
+    """A key the hub signs tokens with; every client shares the current one of each algorithm.
 
-    A key is published in the JWKS from ``created_at``, signs from ``activated_at`` to
-    ``retired_at``, and stays published after that until the last ID token it signed
-    has expired (see tenants.keys).
+    RS256 keys sign ID tokens, logout tokens and JWT access tokens; ES256 keys sign the JWT
+    access tokens of tenants that chose ES256. A key is published in the JWKS from
+    ``created_at``, signs from ``activated_at`` to ``retired_at``, and stays published
+    after that until the last token it signed has expired (see tenants.keys). The private
+    key is stored encrypted (tenants.key_encryption).
     """
 
     class Algorithm(models.TextChoices):
         RS256 = "RS256", "RSA with SHA-256"
+        ES256 = "ES256", "ECDSA P-256 with SHA-256"
 
     # The RFC 7638 thumbprint of the public key, as django-oauth-toolkit names keys.
     kid = models.CharField(max_length=64, unique=True)
     algorithm = models.CharField(max_length=8, choices=Algorithm.choices, default=Algorithm.RS256)
-    private_key_pem = models.TextField()
+    # A Fernet token of the PEM, under SIGNING_KEY_ENCRYPTION_KEYS; never the PEM itself.
+    private_key_encrypted = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField()
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -255,11 +259,12 @@ class SigningKey(models.Model):
         ordering = ["-activated_at", "-id"]
 
     def __str__(self) -> str:
-        return self.kid
+        return f"{self.kid} ({self.algorithm})"
 
     @property
     def jwk(self) -> jwk.JWK:
-        return jwk_from_pem(self.private_key_pem)
+        """The private key, decrypted once per process (tenants.key_encryption)."""
+        return private_key_decrypt(self.private_key_encrypted)
 
 
 # Split out to keep this module small; imported here so Django finds the model.

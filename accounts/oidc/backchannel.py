@@ -5,6 +5,9 @@ session (``ClientSession``, only for clients with a ``backchannel_logout_uri``).
 session ends — Django's ``user_logged_out``, sent by the /o/logout/ endpoint, allauth's
 sign-out and the admin's alike — every such client is sent a logout token from a Celery
 task (``accounts.oidc.tasks``), retried while the client cannot be reached. Decision 19.
+When the user's every session ends at once — the account deactivated or deleted, or
+staff signing the user out everywhere — ``user_sessions_logout_announce`` does the same
+for each of them (decision 21).
 """
 
 import logging
@@ -17,6 +20,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
+from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.utils import timezone
 from jwcrypto import jwt
@@ -71,6 +75,28 @@ def _listens(client: Client) -> bool:
     return bool(client.backchannel_logout_uri) and not client.is_disabled and client.tenant.is_active
 
 
+def _sessions_end(*, actor: Actor, user: User, sessions: QuerySet[ClientSession], issuer: str) -> int:
+    """Forget ``sessions`` (ClientSession rows, locked here) and queue a logout token for
+    each client that still listens, after commit."""
+    ended = list(sessions.select_for_update(of=("self",)).filter(user=user).select_related("client__tenant"))
+    ClientSession.objects.filter(pk__in=[session.pk for session in ended]).delete()
+    from accounts.oidc.tasks import backchannel_logout_send  # the task module imports this one
+
+    queued = 0
+    for session in ended:
+        client = session.client
+        if not _listens(client):
+            continue
+        subject = subject_for(user=user, tenant=client.tenant)
+        sid = session_id_for(hub_session_id=session.hub_session_id, tenant=client.tenant)
+        send = partial(backchannel_logout_send.delay, client.pk, subject, sid, issuer)
+        transaction.on_commit(send, robust=True)
+        queued += 1
+    if queued:
+        logger.info("back-channel logout queued for %d client(s) by %s", queued, actor)
+    return queued
+
+
 @transaction.atomic
 def session_logout_announce(*, actor: Actor, user: User, hub_session_id: str, issuer: str) -> int:
     """Queue a logout token for each client this hub session signed in to; forget the session.
@@ -78,23 +104,26 @@ def session_logout_announce(*, actor: Actor, user: User, hub_session_id: str, is
     Returns how many were queued. The tokens go out after commit; a broker that cannot
     take them is logged, and never fails the sign-out itself.
     """
-    sessions = list(
-        ClientSession.objects.select_for_update(of=("self",))
-        .filter(hub_session_id=hub_session_id, user=user)
-        .select_related("client__tenant")
-    )
-    ClientSession.objects.filter(pk__in=[session.pk for session in sessions]).delete()
-    clients = [session.client for session in sessions if _listens(session.client)]
-    from accounts.oidc.tasks import backchannel_logout_send  # the task module imports this one
+    sessions = ClientSession.objects.filter(hub_session_id=hub_session_id)
+    return _sessions_end(actor=actor, user=user, sessions=sessions, issuer=issuer)
 
-    for client in clients:
-        subject = subject_for(user=user, tenant=client.tenant)
-        sid = session_id_for(hub_session_id=hub_session_id, tenant=client.tenant)
-        send = partial(backchannel_logout_send.delay, client.pk, subject, sid, issuer)
-        transaction.on_commit(send, robust=True)
-    if clients:
-        logger.info("back-channel logout queued for %d client(s) by %s", len(clients), actor)
-    return len(clients)
+
+@transaction.atomic
+def user_sessions_logout_announce(*, actor: Actor, user: User, issuer: str) -> int:
+    """Every hub session of ``user`` has ended (the account was deactivated or is being
+    deleted, or staff signed the user out everywhere): tell each client of each session.
+
+    Call it before the user's rows go: ClientSession rows are deleted with the user.
+    """
+    return _sessions_end(actor=actor, user=user, sessions=ClientSession.objects.all(), issuer=issuer)
+
+
+def hub_issuer(request=None) -> str | None:
+    """The issuer logout tokens name: ``OIDC_ISSUER``, else the request's; None without either
+    (a command or task of an install that derives its issuer from requests)."""
+    if oauth2_settings.OIDC_ISS_ENDPOINT or request is not None:
+        return oauth2_settings.oidc_issuer(request)
+    return None
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.oidc.backchannel")

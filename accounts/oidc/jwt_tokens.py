@@ -1,7 +1,8 @@
 """JWT access tokens (RFC 9068), for tenants whose config asks for them.
 
 A tenant with ``"access_token_format": "jwt"`` gets access tokens that a resource server
-can check on its own: signed by the hub's current signing key (the JWKS publishes it),
+can check on its own: signed by the hub's current signing key of the algorithm the tenant
+chose (``access_token_signing_alg``: RS256, or ES256, decision 21; the JWKS publishes both),
 ``typ: at+jwt``, with iss, sub, aud, client_id, exp, iat, jti and scope. The token is
 also stored like an opaque one (its SHA-256), so introspection, revocation and the
 toolkit's housekeeping treat both alike; a revoked JWT's ``jti`` is published until its
@@ -9,27 +10,56 @@ toolkit's housekeeping treat both alike; a revoked JWT's ``jti`` is published un
 """
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from jwcrypto import jwk, jws
-from jwcrypto.common import JWException, json_decode
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from jwt.api_jws import PyJWS
+from jwt.exceptions import InvalidTokenError
 from oauthlib.oauth2.rfc6749.tokens import random_token_generator
 
 from accounts.oidc.claims import subject_for
-from tenants.keys import signing_key_by_kid, signing_key_current
+from tenants.keys import PROCESS_KEY_CACHE_SECONDS, signing_key_by_kid, signing_key_current
+from tenants.models import SigningKey
 from tenants.selectors import tenant_effective_config
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type (RFC 9068), not a secret
 FORMAT_JWT = "jwt"
-# A process signs with the key it read for this long: a new key is published (JWKS max
-# age) before it signs and a retired one stays published after, so this is always safe.
-SIGNING_KEY_SECONDS = 60
-_signing = {"key": None, "read_at": 0.0}
+DEFAULT_ALGORITHM = SigningKey.Algorithm.RS256
+# A process signs with the key it read for this long, and never past a retirement it
+# read: a new key is published (JWKS max age) before it signs and a retired one stays
+# published for this long more than its tokens live (tenants.keys), so this is safe.
+SIGNING_KEY_SECONDS = PROCESS_KEY_CACHE_SECONDS
+# The keys live in jwcrypto (tenants.keys); the per-token work is PyJWT's, on the
+# cryptography key objects: a third of jwcrypto's cost for ES256 (decision 21).
+_JWS = PyJWS()
+PrivateKey = RSAPrivateKey | EllipticCurvePrivateKey
+PublicKey = RSAPublicKey | EllipticCurvePublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class _SigningKey:
+    kid: str
+    algorithm: str
+    key: PrivateKey
+    read_at: float  # time.monotonic()
+    retires_at: float  # time.time(), infinity for a key not retiring
+
+
+@dataclass(frozen=True, slots=True)
+class _VerifyingKey:
+    algorithm: str
+    key: PublicKey
+
+
+# The key each wanted algorithm is signed with now, by that algorithm.
+_signing: dict[str, _SigningKey] = {}
 # Public keys by kid, to verify; a kid always names the same key.
-_verifying: dict[str, jwk.JWK] = {}
+_verifying: dict[str, _VerifyingKey] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +82,35 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("eyJ")
 
 
-def _tenant_wants_jwt(request) -> bool:
+def _tenant_signing_algorithm(request) -> str | None:
+    """The algorithm of the tenant's JWT access tokens; None for opaque tokens."""
     cached = getattr(request, "cached_client", None)
     if cached is not None and cached.client.pk == request.client.pk:
         config = cached.tenant_config
     else:
         config = tenant_effective_config(tenant=request.client.tenant)
-    return config.get("access_token_format") == FORMAT_JWT
+    if config.get("access_token_format") != FORMAT_JWT:
+        return None
+    return config.get("access_token_signing_alg", DEFAULT_ALGORITHM)
 
 
-def _current_signing_key():
-    if _signing["key"] is None or time.monotonic() - _signing["read_at"] > SIGNING_KEY_SECONDS:
-        key = signing_key_current()
-        _signing.update(key=(key.kid, key.algorithm, key.jwk), read_at=time.monotonic())
-    return _signing["key"]
+def _signing_key_read(algorithm: str) -> _SigningKey:
+    key = signing_key_current(algorithm)
+    retires_at = key.retired_at.timestamp() if key.retired_at else math.inf
+    return _SigningKey(key.kid, key.algorithm, key.jwk.get_op_key("sign"), time.monotonic(), retires_at)
+
+
+def _current_signing_key(algorithm: str) -> _SigningKey:
+    found = _signing.get(algorithm)
+    if found is None or time.monotonic() - found.read_at > SIGNING_KEY_SECONDS or time.time() >= found.retires_at:
+        found = _signing[algorithm] = _signing_key_read(algorithm)
+    return found
 
 
 def signing_key_forget() -> None:
-    """Read the current signing key again on the next token (tests wipe the keys between them)."""
-    _signing.update(key=None, read_at=0.0)
+    """Read the current signing keys again on the next token (tests wipe the keys between them)."""
+    _signing.clear()
+    _verifying.clear()
 
 
 def _claims(request, issuer: str) -> dict[str, Any]:
@@ -90,11 +130,13 @@ def _claims(request, issuer: str) -> dict[str, Any]:
     }
 
 
-def access_token_sign(claims: dict[str, Any]) -> str:
-    kid, algorithm, key = _current_signing_key()
-    token = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
-    token.add_signature(key, alg=algorithm, protected={"alg": algorithm, "kid": kid, "typ": TOKEN_TYPE})
-    return token.serialize(compact=True)
+def access_token_sign(claims: dict[str, Any], *, algorithm: str = DEFAULT_ALGORITHM) -> str:
+    """Sign with the current key of ``algorithm`` (RS256 while a first ES256 key is still
+    being published ahead: tenants.keys.signing_key_current)."""
+    signing = _current_signing_key(algorithm)
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    headers = {"kid": signing.kid, "typ": TOKEN_TYPE}
+    return _JWS.encode(payload, signing.key, algorithm=signing.algorithm, headers=headers)
 
 
 class AccessTokenGenerator:
@@ -104,17 +146,19 @@ class AccessTokenGenerator:
         self.request_validator = request_validator
 
     def __call__(self, request) -> str:
-        if request.client is None or not _tenant_wants_jwt(request):
+        algorithm = _tenant_signing_algorithm(request) if request.client is not None else None
+        if algorithm is None:
             return random_token_generator(request)
-        return access_token_sign(_claims(request, self.request_validator.get_oidc_issuer_endpoint(request)))
+        issuer = self.request_validator.get_oidc_issuer_endpoint(request)
+        return access_token_sign(_claims(request, issuer), algorithm=algorithm)
 
 
-def _verifying_key(kid: str) -> jwk.JWK | None:
+def _verifying_key(kid: str) -> _VerifyingKey | None:
     if kid not in _verifying:
         key = signing_key_by_kid(kid)
         if key is None:
             return None
-        _verifying[kid] = jwk.JWK.from_json(key.jwk.export_public())
+        _verifying[kid] = _VerifyingKey(key.algorithm, key.jwk.get_op_key("verify"))
     return _verifying[kid]
 
 
@@ -125,15 +169,13 @@ def access_token_verify(token: str, *, issuer: str) -> AccessTokenClaims | None:
     whatever else it reads (one round trip).
     """
     try:
-        signed = jws.JWS()
-        signed.deserialize(token)
-        header = signed.jose_header
+        header = _JWS.get_unverified_header(token)
         key = _verifying_key(header.get("kid")) if isinstance(header.get("kid"), str) else None
-        if key is None or header.get("typ") != TOKEN_TYPE:
+        # The key says the algorithm, never the token: no downgrade by a forged header.
+        if key is None or header.get("typ") != TOKEN_TYPE or header.get("alg") != key.algorithm:
             return None
-        signed.verify(key, alg=header.get("alg"))
-        claims = json_decode(signed.payload)
-    except (JWException, ValueError, TypeError):
+        claims = json.loads(_JWS.decode_complete(token, key.key, algorithms=[key.algorithm])["payload"])
+    except (InvalidTokenError, ValueError, TypeError):
         return None
     return _checked(claims, issuer)
 
