@@ -36,8 +36,8 @@ def access_token_introspect(*, token: str, tenant: Tenant) -> dict[str, Any]:
         "iat": int(found.issued),
     }
     if found.user_id is not None:
-        user = get_user_model().objects.filter(pk=found.user_id).first()
-        if user is None:
+        user = get_user_model().objects.filter(pk=found.user_id, is_active=True).first()
+        if user is None:  # gone, or deactivated: its tokens are dead
             return INACTIVE
         answer["sub"] = subject_for(user=user, tenant=tenant)
     return answer

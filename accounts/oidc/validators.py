@@ -146,6 +146,8 @@ class HubOAuth2Validator(OAuth2Validator):
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             return False
+        if not request.user.is_active:  # deactivated between sign-in and exchange
+            return False
         if not _is_redeemed(request.claims):
             return True
         # A second exchange of one code: whoever holds the first tokens may have stolen
@@ -218,12 +220,19 @@ class HubOAuth2Validator(OAuth2Validator):
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
+        # The toolkit does not ask whether the user may still sign in: a deactivated
+        # account's sessions at the apps end with its refresh tokens.
+        if not request.user.is_active:
+            return False
         return not _refresh_family_expired(request.refresh_token_instance)
 
     def validate_bearer_token(self, token, scopes, request) -> bool:
         if not super().validate_bearer_token(token, scopes, request):
             return False
         if request.client is not None and not request.client.tenant.is_active:
+            request.oauth2_error = OrderedDict([("error", "invalid_token")])
+            return False
+        if request.user is not None and not request.user.is_active:  # a deactivated account's token
             request.oauth2_error = OrderedDict([("error", "invalid_token")])
             return False
         return True
