@@ -217,9 +217,16 @@ def _bury(keys: list[str]) -> None:
     transaction.on_commit(write)
 
 
+# The public revocation list's clients (accounts.oidc.revocation_list), kept briefly.
+REVOKED_CLIENTS_CACHE_KEY = "oauth-revoked-client-digests"
+
+
 def client_cache_forget(*, client_ids: list[str]) -> None:
     """For the services that change clients, secrets or tenants: now, and again on commit."""
     _bury([client_cache_key(client_id) for client_id in client_ids])
+    # A disabled client, or one of a suspended tenant, goes on the public list at once.
+    cache.delete(REVOKED_CLIENTS_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(REVOKED_CLIENTS_CACHE_KEY))
 
 
 def tenant_clients_cache_forget(*, tenant_id: int) -> None:

@@ -24,10 +24,13 @@ from oauth2_provider.settings import oauth2_settings
 
 from harbourmaster.api.throttling import redis_client
 from tenants.models import Client, Tenant
+from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY
 
 LIST_KEY = "oauth-revoked-jtis"
 # How long a resource server may keep the list: the longest a revoked JWT lives on there.
 LIST_MAX_AGE_SECONDS = 15
+# How long the hub keeps its own answer for the clients part (dropped on every client change).
+REVOKED_CLIENTS_CACHE_SECONDS = 5
 
 
 def revoked_jti_cache_key(jti: str) -> str:
@@ -69,12 +72,22 @@ def client_id_digest(client_id: str) -> str:
 
 
 def revoked_client_digests() -> list[str]:
-    """Clients whose tokens died with them within an access token's lifetime."""
+    """Clients whose tokens died with them within an access token's lifetime.
+
+    The list is public, so a stranger could ask for it as fast as they like: the answer is
+    kept in the cache for a few seconds, and dropped at once when a client or tenant
+    changes (tenants.selectors.client_cache_forget).
+    """
+    cached = cache.get(REVOKED_CLIENTS_CACHE_KEY)
+    if isinstance(cached, list):
+        return cached
     since = timezone.now() - timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     gone = Q(disabled_at__gte=since) | (~Q(tenant__status=Tenant.Status.ACTIVE) & Q(tenant__updated_at__gte=since))
-    return sorted(
+    digests = sorted(
         client_id_digest(client_id) for client_id in Client.objects.filter(gone).values_list("client_id", flat=True)
     )
+    cache.set(REVOKED_CLIENTS_CACHE_KEY, digests, REVOKED_CLIENTS_CACHE_SECONDS)
+    return digests
 
 
 def revocation_list() -> dict:

@@ -139,3 +139,12 @@ def test_a_tampered_or_foreign_jwt_is_refused(provider, jwt_tenant):
 def forged_unsigned(token: str) -> str:
     header, payload, _signature = token.split(".")
     return f"{header}.{payload}."
+
+
+def test_the_public_revocation_list_is_answered_from_the_cache(world, client, django_assert_num_queries):
+    """Anyone may ask for it, as often as they like: a repeat costs the database nothing."""
+    assert client.get("/o/revoked-tokens/").status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get("/o/revoked-tokens/")
+    assert again.status_code == 200
+    assert again.json()["revoked_client_sha256"] == []
