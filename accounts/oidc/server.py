@@ -1,8 +1,8 @@
 from oauthlib.oauth2.rfc6749.endpoints import AuthorizationEndpoint, ResourceEndpoint, TokenEndpoint
-from oauthlib.oauth2.rfc6749.tokens import BearerToken, random_token_generator
+from oauthlib.oauth2.rfc6749.tokens import BearerToken
 from oauthlib.openid import Server
 
-from accounts.oidc.jwt_tokens import AccessTokenGenerator
+from accounts.oidc.jwt_tokens import AccessTokenGenerator, random_token
 
 
 class HubServer(Server):
@@ -23,7 +23,7 @@ class HubServer(Server):
             request_validator,
             token_generator=AccessTokenGenerator(request_validator),
             expires_in=token_expires_in,
-            refresh_token_generator=random_token_generator,
+            refresh_token_generator=random_token,
         )
         AuthorizationEndpoint.__init__(
             self,
