@@ -103,6 +103,11 @@ def scenarios(stock: dict, hub: dict) -> dict[str, dict[str, tuple]]:
             "stock": ("/api/ping", "get.lua", ["Bearer " + stock["api_token"]]),
             "hub": ("/api/v1/tenant", "get.lua", ["Bearer " + hub["api_token"]]),
         },
+        # Not a comparison: the fastest any Django view answers here (stock's startproject
+        # middleware, no auth, no database), to read the targets against.
+        "floor": {
+            "stock": ("/floor", "get.lua", [""]),
+        },
         "refresh": {
             "stock": ("/o/token/", "refresh.lua", [None, basic(stock["refresh_client"])]),
             "hub": ("/o/token/", "refresh.lua", [None, basic(hub["refresh_client"])]),
@@ -550,6 +555,15 @@ def report(args, results: dict, command: str) -> str:
             f"| {label} | {fmt(stock_median)} | {fmt(stock_median / workers if stock_median else None)} | "
             f"{fmt(hub_median)} | {fmt(hub_per_core)} | {ratio} | {paired} | {target:,} | {met} |"
         )
+    floor = median(results.get("floor", {}).get("stock"))
+    if floor:
+        lines += [
+            "",
+            f"**Floor:** an empty Django view (stock's startproject middleware, no auth, no database, a "
+            f"tiny JSON answer) served {fmt(floor)}/s in total, **{fmt(floor / workers)}/s per core**, by "
+            "the same server under the same load generator on this machine: no Django view here can beat "
+            "that, whatever it does.",
+        ]
     lines += [
         "",
         "The issue's own stock figures per core, for comparison: "
@@ -617,7 +631,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--quiet-wait", type=float, default=15, help="max seconds to wait for other load to pause")
     parser.add_argument("--warmup-refresh-tokens", type=int, default=15000)
-    parser.add_argument("--scenarios", default="token,token-hashed-secret,introspect,introspect-basic-auth,api,refresh")
+    parser.add_argument(
+        "--scenarios", default="token,token-hashed-secret,introspect,introspect-basic-auth,api,refresh,floor"
+    )
     parser.add_argument("--sides", default="stock,hub")
     parser.add_argument("--profile", default="", help="hub scenarios to profile with py-spy after measuring")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
