@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.oidc.backchannel import hub_issuer, user_sessions_logout_announce
 from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
-from events.services import events_record, events_record_bulk
+from events.services import events_record
 from harbourmaster.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -266,26 +266,6 @@ def user_new_checked(*, profile: dict[str, Any]) -> User:
     # registered user with an identifier. Both would cost a query per user.
     user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     return user
-
-
-def users_create_bulk(*, actor: Actor, tenant, users: list[User], external_ids: list[str | None]) -> list[User]:
-    """Save new users a tenant system pushed, as ``user_push`` creates them one by one: each
-    with its membership of ``tenant`` (source ``api``, its external id) and a ``user.created``
-    event. Each user comes from ``user_new_checked``; none of their identifiers may match a
-    user, and the external ids must be free in ``tenant``."""
-    User.objects.bulk_create(users)
-    Membership.all_tenants.bulk_create(
-        [
-            Membership(tenant=tenant, user=user, source=Membership.Source.API, external_id=external_id)
-            for user, external_id in zip(users, external_ids, strict=True)
-        ]
-    )
-    created = [
-        {"tenant": tenant, "type": "user.created", "subject": str(user.uuid), "payload": {"user": str(user.uuid)}}
-        for user in users
-    ]
-    events_record_bulk(actor=actor, events=created)
-    return users
 
 
 @transaction.atomic

@@ -1,14 +1,12 @@
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from consents.models import DATA_CATEGORIES, Channel, Consent, ConsentRecord, Purpose, PurposeVersion
-from events.services import event_record, events_record_bulk
+from events.services import event_record
 from harbourmaster.actors import Actor
 
 
@@ -247,18 +245,6 @@ def consent_withdraw(
 # --- Many changes at once: the bulk import's set-based path (docs/decisions/0014) ---------
 
 
-@dataclass(frozen=True)
-class ConsentChange:
-    """One grant or withdrawal for ``consents_change_bulk``, its statement already checked."""
-
-    user: Any
-    purpose: Purpose
-    statement: PurposeVersion
-    action: str
-    occurred_at: datetime
-    source: str = ""
-
-
 def consent_statement_checked(
     *, purpose: Purpose, action: str, occurred_at: datetime, version: int | None, statements: dict
 ) -> PurposeVersion:
@@ -275,92 +261,3 @@ def consent_statement_checked(
     if statements[key] is None:
         raise ValidationError({"version": f"purpose {purpose.slug} has no statement version {version}"})
     return statements[key]
-
-
-def consents_change_bulk(*, actor: Actor, channel: str, client, changes: list[ConsentChange]) -> None:
-    """Apply ``changes`` as ``consent_grant`` / ``consent_withdraw`` called one after another
-    would: the same proof records, current states and outbox events, in a few statements.
-    Idempotent repeats record nothing; an older act is kept as proof but does not override."""
-    if channel not in Channel.values:
-        raise ValidationError({"channel": f"unknown channel {channel!r}"})
-    current = _consents_locked(changes)
-    records, events, changed = [], [], {}
-    for change in changes:
-        key = (change.user.pk, change.purpose.pk)
-        consent = current.get(key)
-        state = Consent.State.GRANTED if change.action == ConsentRecord.Action.GRANT else Consent.State.WITHDRAWN
-        if consent and consent.state == state and consent.version_id == change.statement.pk:
-            continue
-        records.append(_record_of(change, actor=actor, channel=channel, client=client))
-        latest = _latest_change(consent) if consent else None
-        if latest and latest > change.occurred_at:
-            continue
-        consent = current[key] = changed[key] = consent or Consent(
-            tenant_id=change.purpose.tenant_id, user=change.user, purpose=change.purpose
-        )
-        _state_set(consent, state=state, change=change)
-        events.append(_consent_event_of(change, state=state, channel=channel))
-    ConsentRecord.all_tenants.bulk_create(records)
-    _consents_save_bulk(list(changed.values()))
-    events_record_bulk(actor=actor, events=events)
-
-
-def _consents_locked(changes: list[ConsentChange]) -> dict[tuple[int, int], Consent]:
-    pairs = {(change.user.pk, change.purpose.pk) for change in changes}
-    if not pairs:
-        return {}
-    found = Consent.all_tenants.select_for_update().filter(
-        user_id__in={user for user, _ in pairs}, purpose_id__in={purpose for _, purpose in pairs}
-    )
-    return {(consent.user_id, consent.purpose_id): consent for consent in found}
-
-
-def _record_of(change: ConsentChange, *, actor: Actor, channel: str, client) -> ConsentRecord:
-    return ConsentRecord(
-        tenant_id=change.purpose.tenant_id,
-        user=change.user,
-        purpose=change.purpose,
-        version=change.statement,
-        statement_hash=change.statement.statement_hash,
-        action=change.action,
-        channel=channel,
-        source=change.source,
-        client=client,
-        actor=str(actor),
-        ip_address=None,
-        user_agent="",
-        occurred_at=change.occurred_at,
-    )
-
-
-def _state_set(consent: Consent, *, state: str, change: ConsentChange) -> None:
-    consent.state = state
-    consent.version = change.statement
-    if state == Consent.State.GRANTED:
-        consent.granted_at = change.occurred_at
-    else:
-        consent.withdrawn_at = change.occurred_at
-
-
-def _consent_event_of(change: ConsentChange, *, state: str, channel: str) -> dict[str, Any]:
-    return {
-        "tenant_id": change.purpose.tenant_id,
-        "type": f"consent.{state}",
-        "subject": str(change.user.uuid),
-        "payload": {
-            "user": str(change.user.uuid),
-            "purpose": change.purpose.slug,
-            "version": change.statement.version,
-            "channel": channel,
-            "occurred_at": change.occurred_at.isoformat(),
-        },
-    }
-
-
-def _consents_save_bulk(consents: list[Consent]) -> None:
-    now = timezone.now()
-    for consent in consents:
-        consent.updated_at = now
-    existing = [consent for consent in consents if consent.pk is not None]
-    Consent.all_tenants.bulk_create([consent for consent in consents if consent.pk is None])
-    Consent.all_tenants.bulk_update(existing, ["state", "version", "granted_at", "withdrawn_at", "updated_at"])

@@ -384,7 +384,7 @@ SPECTACULAR_SETTINGS = {
 # again, and how many rows are committed together (a crash redoes at most one batch).
 USER_IMPORT_MAX_BYTES = envint("USER_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 USER_IMPORT_STALL_SECONDS = envint("USER_IMPORT_STALL_SECONDS", 300)
-USER_IMPORT_BATCH_SIZE = envint("USER_IMPORT_BATCH_SIZE", 1000)
+USER_IMPORT_BATCH_SIZE = envint("USER_IMPORT_BATCH_SIZE", 10_000)
 
 # --- Mail ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from django.db import connection
 
 from accounts.models import User
 from consents.models import ConsentRecord
+from events.models import Event
 from harbourmaster.celery import app as celery_app
 from tests.api.conftest import api_as, issue_token  # noqa: F401  (fixtures)
 
@@ -74,4 +75,26 @@ def test_an_import_completes_through_the_broker_and_a_real_worker(world, api_as,
         job = api.get(response["Location"]).json()
     assert (job["status"], job["rows_total"], job["rows_done"], job["rows_failed"]) == ("done", 20, 20, 0)
     assert User.objects.filter(email__startswith="reader").count() == 20
+    assert ConsentRecord.all_tenants.filter(channel="import", client=world.acme.backend).count() == 20
+
+
+def test_a_reimport_updates_existing_users_through_a_real_worker(world, api_as, worker):  # noqa: F811
+    api = api_as(world.acme.backend, ["users:write", "consents:write"])
+
+    def imported(rows: list[str]) -> dict:
+        response = api.post("/api/v1/users/imports", data="\n".join(rows).encode(), content_type="application/x-ndjson")
+        assert response.status_code == 202, response.content
+        deadline, job = time.monotonic() + 60, {}
+        while time.monotonic() < deadline and job.get("status") != "done":
+            assert worker.poll() is None, "the worker died"
+            time.sleep(0.25)
+            job = api.get(response["Location"]).json()
+        return job
+
+    imported([f'{{"external_id": "R-{n}", "email": "r{n}@example.org"}}' for n in range(20)])
+    grant = '{"purpose": "newsletter", "action": "grant", "occurred_at": "2026-01-15T10:00:00Z"}'
+    job = imported([f'{{"external_id": "R-{n}", "given_name": "R{n}", "consents": [{grant}]}}' for n in range(20)])
+    assert (job["status"], job["rows_done"], job["rows_failed"]) == ("done", 20, 0)
+    assert User.objects.filter(email__startswith="r", given_name__startswith="R").count() == 20
+    assert Event.all_tenants.filter(type="user.updated", tenant=world.acme.tenant).count() == 20
     assert ConsentRecord.all_tenants.filter(channel="import", client=world.acme.backend).count() == 20

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from accounts.api.serializers import UserPushSerializer
+from accounts.imports.validation import row_validated_fast
 from consents.models import ConsentRecord
 from harbourmaster.api.errors import _flatten as problem_paths
 from harbourmaster.api.views import StrictSerializer
@@ -83,8 +84,12 @@ class Row:
     def validated(self) -> dict:
         if self.data is None:
             raise RowRefused([{"path": "/", "message": self.unreadable}])
+        serializer = _row_serializer()
+        fast = row_validated_fast(serializer, self.data)
+        if fast is not None:
+            return fast
         try:
-            return dict(_row_serializer().run_validation(self.data))
+            return dict(serializer.run_validation(self.data))
         except serializers.ValidationError as error:
             raise RowRefused(problem_paths(error.detail, [])) from None
 

@@ -1,8 +1,9 @@
 """Bulk import of users and their consents: many single pushes, in batches, resumable.
 
-Every row of a batch is read and validated first. Rows that register new users go the
-set-based path (accounts/imports/bulk.py: the same checks, a few bulk statements); every
-other row goes through the single push's services (``user_push``, ``consent_grant`` /
+Every row of a batch is read and validated first (in a thread, while the batch before it
+is written). Rows whose outcome does not depend on the order of the rows (new users, and
+existing users named by one row only) go the set-based path (accounts/imports/bulk.py:
+the same checks, a few statements per batch); every other row goes through the single push's services (``user_push``, ``consent_grant`` /
 ``consent_withdraw``) in a savepoint of its own, so a row is applied entirely or not at
 all. Rows are committed in batches of USER_IMPORT_BATCH_SIZE, together with the job's
 progress (``last_line``, counts) and the batch's row errors: ``last_line`` never
@@ -13,14 +14,16 @@ stops at its next batch. (docs/decisions/0014-bulk-import.md)
 
 import contextlib
 import uuid
-from itertools import batched
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 from psycopg.errors import DeadlockDetected
 
 from accounts.imports.bulk import rows_apply_bulk
@@ -35,7 +38,7 @@ from tenants.context import tenant_context
 
 MAX_ATTEMPTS = 5
 DEADLOCK_RETRIES = 3
-# Rows that register new users go the set-based path (accounts/imports/bulk.py); off, every
+# Rows the set-based path can settle go that way (accounts/imports/bulk.py); off, every
 # row goes through the per-row services (the reference the bulk path is tested against).
 BULK_PATH = True
 
@@ -91,8 +94,8 @@ def import_job_run(*, job_id: int, claim: uuid.UUID) -> None:
     purposes: dict[str, Purpose | None] = {}
     rows = rows_read(format=job.format, body=job.body, after_line=job.last_line)
     try:
-        with tenant_context(job.tenant):
-            for batch in batched(rows, _batch_size()):
+        with tenant_context(job.tenant), _read_ahead(rows, _batch_size()) as batches:
+            for batch in batches:
                 _batch_import_settled(job=job, claim=claim, batch=batch, purposes=purposes)
         _job_finish(job=job, claim=claim)
     except ClaimLost:
@@ -101,6 +104,36 @@ def import_job_run(*, job_id: int, claim: uuid.UUID) -> None:
         with contextlib.suppress(DatabaseError):
             import_job_release(job_id=job_id, claim=claim)
         raise
+
+
+Checked = tuple[Row, dict | RowRefused]  # a row with its validated data, or why it is refused
+
+
+@contextlib.contextmanager
+def _read_ahead(rows: Iterator[Row], size: int) -> Iterator[Iterator[list[Checked]]]:
+    """The rows in batches, each read and validated in a thread of its own while the batch
+    before it is written: the writes wait on the database, which lets the thread run."""
+    language = translation.get_language()
+
+    def batch_read() -> list[Checked]:
+        with translation.override(language):  # the errors in the caller's language
+            return [(row, _validated(row)) for row in islice(rows, size)]
+
+    def batches() -> Iterator[list[Checked]]:
+        pending = reader.submit(batch_read)
+        while batch := pending.result():
+            pending = reader.submit(batch_read)
+            yield batch
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as reader:
+        yield batches()
+
+
+def _validated(row: Row) -> dict | RowRefused:
+    try:
+        return row.validated()
+    except RowRefused as refusal:
+        return refusal
 
 
 def import_jobs_sweep() -> list[int]:
@@ -117,7 +150,7 @@ def _job_finish(*, job: ImportJob, claim: uuid.UUID) -> None:
     )
 
 
-def _batch_import_settled(*, job: ImportJob, claim: uuid.UUID, batch: tuple[Row, ...], purposes: dict) -> None:
+def _batch_import_settled(*, job: ImportJob, claim: uuid.UUID, batch: list[Checked], purposes: dict) -> None:
     """Import a batch; if two imports deadlock on each other's uncommitted users, the one
     PostgreSQL picks rolls its batch back (releasing its locks) and does it again."""
     for attempt in range(DEADLOCK_RETRIES):
@@ -129,11 +162,12 @@ def _batch_import_settled(*, job: ImportJob, claim: uuid.UUID, batch: tuple[Row,
 
 
 @transaction.atomic
-def _batch_import(*, job: ImportJob, claim: uuid.UUID, batch: tuple[Row, ...], purposes: dict) -> None:
+def _batch_import(*, job: ImportJob, claim: uuid.UUID, batch: list[Checked], purposes: dict) -> None:
     # Moving last_line first locks the job row: a second worker on the same job waits
     # here, then finds the lines taken and stops, instead of applying them twice.
-    progressed = ImportJob.all_tenants.filter(pk=job.pk, claim=claim, last_line__lt=batch[0].line).update(
-        last_line=batch[-1].line, heartbeat_at=timezone.now()
+    first, last = batch[0][0].line, batch[-1][0].line
+    progressed = ImportJob.all_tenants.filter(pk=job.pk, claim=claim, last_line__lt=first).update(
+        last_line=last, heartbeat_at=timezone.now()
     )
     if not progressed:
         raise ClaimLost()
@@ -147,17 +181,17 @@ def _batch_import(*, job: ImportJob, claim: uuid.UUID, batch: tuple[Row, ...], p
     )
 
 
-def _rows_apply(*, job: ImportJob, batch: tuple[Row, ...], purposes: dict) -> list[tuple[Row, list]]:
-    """Apply a batch's rows: each is read and validated first; the new users go the bulk
-    path, the rest the per-row path. Returns the refused rows with their errors, by line."""
+def _rows_apply(*, job: ImportJob, batch: list[Checked], purposes: dict) -> list[tuple[Row, list]]:
+    """Apply a batch's validated rows: those the set-based path can settle go that way,
+    the rest the per-row path. Returns the refused rows with their errors, by line."""
     refused: dict[int, tuple[Row, list]] = {}
     valid = []
-    for row in batch:
-        try:
-            valid.append((row, row.validated()))
-        except RowRefused as refusal:
-            refused[row.line] = (row, refusal.errors)
-    by_line = {row.line: row for row in batch}
+    for row, checked in batch:
+        if isinstance(checked, RowRefused):
+            refused[row.line] = (row, checked.errors)
+        else:
+            valid.append((row, checked))
+    by_line = {row.line: row for row, _ in batch}
     bulk_refused, left = (
         rows_apply_bulk(job=job, rows=valid, purposes=purposes) if BULK_PATH else ({}, [row for row, _ in valid])
     )

@@ -8,8 +8,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from accounts.imports import bulk
 from accounts.imports import services as import_services
+from accounts.imports import writing
 from accounts.imports.models import ImportJob
 from accounts.models import Membership, User
 from accounts.tasks import import_job_process, import_jobs_sweep
@@ -264,15 +264,15 @@ def crowd_rows(count: int) -> str:
 
 @override_settings(USER_IMPORT_BATCH_SIZE=2)
 def test_an_import_resumes_after_a_crash_without_doing_anything_twice(world, importer, upload, monkeypatch):
-    real_grant, calls = bulk.consents_change_bulk, []
+    real_grant, calls = writing._consents_write, []
 
-    def grant_then_die(**kwargs):
-        calls.append([change.user.email for change in kwargs["changes"]])
+    def grant_then_die(batch, planned):
+        calls.append([entry.profile["email"] for entry in planned])
         if len(calls) == 2:
             raise WorkerDied()  # mid-batch: reader2 and reader3 are written, their consents are not
-        return real_grant(**kwargs)
+        return real_grant(batch, planned)
 
-    monkeypatch.setattr(bulk, "consents_change_bulk", grant_then_die)
+    monkeypatch.setattr(writing, "_consents_write", grant_then_die)
     grants_before = Event.all_tenants.filter(type="consent.granted").count()
     with pytest.raises(WorkerDied):
         upload(importer, crowd_rows(7))
@@ -280,7 +280,7 @@ def test_an_import_resumes_after_a_crash_without_doing_anything_twice(world, imp
     # Batches of two: lines 1-2 are committed; the batch of lines 3-4 died with its worker.
     assert (job.status, job.last_line, job.rows_done, job.attempts) == ("running", 2, 2, 1)
     assert not User.objects.filter(email__in=["reader2@example.org", "reader3@example.org"]).exists()
-    monkeypatch.setattr(bulk, "consents_change_bulk", real_grant)
+    monkeypatch.setattr(writing, "_consents_write", real_grant)
 
     import_job_process.delay(job.pk)  # a redelivered task: the claim still looks alive
     job.refresh_from_db()
