@@ -11,34 +11,21 @@ takes about a millisecond), so each process keeps the parsed key, by its ciphert
 row that is re-encrypted is simply a new entry.
 """
 
-import base64
-import hashlib
-from functools import cache, lru_cache
+from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from django.conf import settings
 from jwcrypto import jwk
 
+from harbourmaster.encryption import fernet_of
 
-def _fernet_key(secret: str) -> bytes:
-    """A Fernet key from any secret string (a key made by ``Fernet.generate_key`` stays as is)."""
-    try:
-        if len(base64.urlsafe_b64decode(secret.encode())) == 32:
-            return secret.encode()
-    except (ValueError, TypeError):
-        pass
-    # Another label than the MFA secrets', so one secret given to both yields two keys.
-    return base64.urlsafe_b64encode(hashlib.sha256(b"harbourmaster-signing-key:" + secret.encode()).digest())
-
-
-@cache
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(_fernet_key(key)) for key in keys])
+# Another label than the MFA secrets', so one secret given to both yields two keys.
+LABEL = b"harbourmaster-signing-key"
 
 
 def fernet_for(keys: list[str] | tuple[str, ...] | None = None) -> MultiFernet:
     """The MultiFernet of ``keys``, by default of the setting (migrations pass their own)."""
-    return _fernet(tuple(keys if keys is not None else settings.SIGNING_KEY_ENCRYPTION_KEYS))
+    return fernet_of(tuple(keys if keys is not None else settings.SIGNING_KEY_ENCRYPTION_KEYS), LABEL)
 
 
 def private_key_encrypt(pem: str) -> str:
@@ -59,4 +46,3 @@ def private_key_decrypt(encrypted: str) -> jwk.JWK:
 def decrypted_keys_forget() -> None:
     """Drop the parsed keys (tests that change SIGNING_KEY_ENCRYPTION_KEYS)."""
     private_key_decrypt.cache_clear()
-    _fernet.cache_clear()

@@ -8,30 +8,17 @@ Passkeys (WebAuthn) are stored as allauth keeps them, unencrypted: a credential'
 its public key, id and counter, which sign nothing and prove nothing without the device.
 """
 
-import base64
-import hashlib
-from functools import cache
-
 from allauth.mfa.adapter import DefaultMFAAdapter
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from django.conf import settings
+
+from harbourmaster.encryption import fernet_of
 
 PREFIX = "fernet:"
 
 
-def _fernet_key(secret: str) -> bytes:
-    """A Fernet key from any secret string (a key made by ``Fernet.generate_key`` stays as is)."""
-    try:
-        if len(base64.urlsafe_b64decode(secret.encode())) == 32:
-            return secret.encode()
-    except (ValueError, TypeError):
-        pass
-    return base64.urlsafe_b64encode(hashlib.sha256(b"harbourmaster-mfa:" + secret.encode()).digest())
-
-
-@cache
 def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(_fernet_key(key)) for key in settings.MFA_ENCRYPTION_KEYS])
+    return fernet_of(tuple(settings.MFA_ENCRYPTION_KEYS), b"harbourmaster-mfa")
 
 
 class HubMFAAdapter(DefaultMFAAdapter):
