@@ -191,11 +191,15 @@ def client_of_token_remember(checksum: str, client_id: str) -> None:
     _CLIENT_OF_TOKEN[checksum] = client_id
 
 
-def access_token_with_client(*, raw_token: str) -> tuple[CachedAccessToken | None, CachedClient | None]:
-    """The token and the client it was issued to; one cache round trip once this process knows both."""
+def access_token_with_client(
+    *, raw_token: str, found: dict | None = None
+) -> tuple[CachedAccessToken | None, CachedClient | None]:
+    """The token and the client it was issued to; one cache round trip once this process knows
+    both, none if the caller already fetched their entries (``found``, a get_many's answer)."""
     checksum = access_token_checksum(raw_token)
     token_key, known = access_token_cache_key(checksum), client_of_token_known(checksum)
-    found = cache.get_many([token_key] + ([client_cache_key(known)] if known else []))
+    if found is None:
+        found = cache.get_many([token_key] + ([client_cache_key(known)] if known else []))
     token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
     if token is None:
         return None, None

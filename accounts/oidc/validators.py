@@ -59,6 +59,25 @@ AUTHENTICATION_KEY = "_authentication"
 REDEEMED_KEY = "_redeemed_by_token_family"
 
 
+def client_credentials_of(
+    authorization: str | None, client_id: str | None, client_secret: str | None
+) -> tuple[str, str] | None:
+    """The client's id and secret, from HTTP Basic if sent (RFC 6749, 2.3.1), else the body."""
+    scheme, separator, basic = (authorization or "").partition(" ")
+    if scheme != "Basic" or not separator:
+        if client_id and client_secret:
+            return client_id, client_secret
+        return None
+    try:
+        client_id, secret = base64.b64decode(basic, validate=True).decode("utf-8").split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    client_id = unquote_plus(client_id)
+    if "\x00" in client_id:  # cannot be a client, and PostgreSQL text cannot hold it
+        return None
+    return client_id, unquote_plus(secret)
+
+
 class HubOAuth2Validator(OAuth2Validator):
     # --- Clients -------------------------------------------------------------------
 
@@ -76,20 +95,9 @@ class HubOAuth2Validator(OAuth2Validator):
         return request.client
 
     def _credentials(self, request) -> tuple[str, str] | None:
-        """The client's id and secret, from HTTP Basic if sent (RFC 6749, 2.3.1), else the body."""
-        basic = self._extract_basic_auth(request)
-        if basic is None:
-            if request.client_id and request.client_secret:
-                return request.client_id, request.client_secret
-            return None
-        try:
-            client_id, secret = base64.b64decode(basic, validate=True).decode("utf-8").split(":", 1)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return None
-        client_id = unquote_plus(client_id)
-        if "\x00" in client_id:  # cannot be a client, and PostgreSQL text cannot hold it
-            return None
-        return client_id, unquote_plus(secret)
+        return client_credentials_of(
+            request.headers.get("HTTP_AUTHORIZATION"), request.client_id, request.client_secret
+        )
 
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         """One of the client's active secrets (several overlap during a rotation)."""

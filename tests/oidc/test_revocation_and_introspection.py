@@ -1,5 +1,10 @@
+import base64
+
 import pytest
+import redis
 import requests
+from django.conf import settings
+from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,3 +132,31 @@ def test_a_client_cannot_revoke_another_clients_token(provider, world, sign_in):
     )
     assert response.status_code == 200  # RFC 7009: the same answer, whatever the token
     assert introspect(provider, world.acme, signed_in.token["access_token"]).json()["active"] is True
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL: the embedded default's cache is in process")
+def test_a_warm_introspection_is_one_cache_round_trip_and_no_sql(world, monkeypatch, django_assert_num_queries):
+    """The caller's client, the token and the token's client: one MGET."""
+    api_client = world.acme.backend
+    basic = base64.b64encode(f"{api_client.client_id}:{world.acme.backend_secret}".encode()).decode()
+    browser = Client()
+    issued = browser.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}")
+    token = issued.json()["access_token"]
+
+    def ask():
+        return browser.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Basic {basic}")
+
+    assert ask().json()["active"] is True
+    commands = []
+    send = redis.Redis.execute_command
+    monkeypatch.setattr(
+        redis.Redis, "execute_command", lambda self, *a, **k: commands.append(a[0]) or send(self, *a, **k)
+    )
+    with django_assert_num_queries(0):
+        answer = ask()
+    assert answer.json()["active"] is True and answer.json()["client_id"] == api_client.client_id
+    assert commands == ["MGET"]
+    # A wrong secret is refused the same way.
+    wrong = base64.b64encode(f"{api_client.client_id}:not-the-secret".encode()).decode()
+    refused = browser.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Basic {wrong}")
+    assert refused.status_code == 401 and refused.json() == {"error": "invalid_client"}
