@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import CATEGORY_FIELDS, Membership, User, normalize_email
 from consents.models import LegalBasis, Purpose
@@ -41,6 +41,24 @@ def users_visible_for_purpose(*, purpose: Purpose) -> QuerySet[User]:
         signed_in = Membership.all_tenants.filter(tenant_id=purpose.tenant_id, source=Membership.Source.SIGN_IN)
         visible |= Q(pk__in=signed_in.values("user_id"))
     return User.objects.filter(visible, is_active=True)
+
+
+def user_ids_visible_for_purpose(*, purpose: Purpose) -> QuerySet | None:
+    """The ids of ``users_visible_for_purpose``, read from the consents: those current for
+    the purpose, less inactive users. Half the database time of the users query for a
+    large export (an anti-join against the few inactive users instead of a semi-join of
+    every user against every consent). None for a purpose on another legal basis."""
+    if purpose.legal_basis != LegalBasis.CONSENT:
+        return None
+    inactive = User.objects.filter(pk=OuterRef("user_id"), is_active=False)
+    return current_consents().filter(purpose=purpose).filter(~Exists(inactive)).values_list("user_id", flat=True)
+
+
+def users_recorded_for_stream(*, user_ids) -> QuerySet[User]:
+    """The users a stream sends: those its committed AccessRecord names (``user_ids``, a
+    subquery), less any deactivated since. Consent is not checked again: the record was
+    taken from the visible users a moment before (docs/decisions/0023)."""
+    return User.objects.filter(pk__in=user_ids, is_active=True)
 
 
 def users_known_to_tenant(*, tenant: Tenant) -> QuerySet[User]:

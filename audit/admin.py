@@ -81,8 +81,8 @@ BlockUserIdFilter = input_filter("user_ids__contains", gettext_lazy("user id"), 
 
 @admin.register(AccessRecordSubjectBlock)
 class AccessRecordSubjectBlockAdmin(ReadOnlyAdminMixin, AllTenantsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
-    """The users a stream may have sent, thousands a row; ?user=<id> finds the streams
-    that named one user (through the GIN index on the ids)."""
+    """The users a stream sent, thousands a row; ?user=<id> finds the streams that named
+    one user (through the index of each block's span of ids)."""
 
     list_display = ("id", "record", "user_count", "record_tenant", "record_action", "record_purpose", "record_time")
     list_select_related = ("record__tenant",)

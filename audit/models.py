@@ -62,9 +62,15 @@ class AccessRecordSubject(AppendOnlyModel):
         return f"{self.user_id} in {self.record_id}"
 
 
+# A block holds the ids of one span of BLOCK_SPAN consecutive user ids: its span is
+# ``user_ids[1] / BLOCK_SPAN``, which a b-tree indexes (migration 0003). Changing it
+# needs a new index expression and leaves older blocks findable only under the old one.
+BLOCK_SPAN = 10_000
+
+
 class UserIds(models.Field):
-    """A list of user ids: ``bigint[]`` on PostgreSQL, where a GIN index finds the rows
-    holding one id; a JSON list in text elsewhere (SQLite records streams as subject rows)."""
+    """A list of user ids: ``bigint[]`` on PostgreSQL; a JSON list in text elsewhere
+    (SQLite records streams as subject rows)."""
 
     description = "A list of user ids"
 
@@ -82,14 +88,21 @@ class UserIds(models.Field):
 
 @UserIds.register_lookup
 class UserIdsContain(Lookup):
-    """``user_ids__contains=[id]``: the rows whose list holds every id given."""
+    """``user_ids__contains=[id]``: the blocks whose list holds every id given.
+
+    On PostgreSQL the span of the ids picks the candidate blocks through the b-tree on
+    ``user_ids[1] / BLOCK_SPAN`` (one block per stream that covered the span); ``@>``
+    then checks the few lists found. Ids of different spans are never in one block."""
 
     lookup_name = "contains"
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} @> ({rhs})::bigint[]", [*lhs_params, *rhs_params]
+        spans = sorted({int(user_id) // BLOCK_SPAN for user_id in self.rhs})
+        in_span = " AND ".join([f"({lhs}[1] / {BLOCK_SPAN}) = %s"] * len(spans)) or "TRUE"
+        span_params = [param for span in spans for param in (*lhs_params, span)]
+        return f"{in_span} AND {lhs} @> ({rhs})::bigint[]", [*span_params, *lhs_params, *rhs_params]
 
     def as_sql(self, compiler, connection):
         # Elsewhere the list is JSON text: each id must be one of its values.
@@ -101,9 +114,9 @@ class UserIdsContain(Lookup):
 
 class AccessRecordSubjectBlock(AppendOnlyModel):
     """Users a stream's AccessRecord names, thousands a row (those whose ids share
-    ``id // 10000``). One row per user costs a b-tree insert per user before the first
-    byte; a block costs one heap row, and its GIN index (fastupdate, a large pending list,
-    migration 0002) takes the ids in at the cost of an append, merging them later."""
+    ``id // BLOCK_SPAN``). One row per user costs a b-tree insert per user before the
+    first byte; a block costs one heap row (its list compressed with lz4) and one entry
+    in the b-tree of spans (docs/decisions/0023)."""
 
     record = models.ForeignKey(AccessRecord, on_delete=models.PROTECT, related_name="subject_blocks")
     user_ids = UserIds()

@@ -1,7 +1,7 @@
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
-from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
+from audit.models import BLOCK_SPAN, AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 
 
 def access_records_for_user(*, user, limit: int = 100) -> list[AccessRecord]:
@@ -24,3 +24,13 @@ def access_record_user_ids(*, record: AccessRecord):
     blocks = connection.ops.quote_name(AccessRecordSubjectBlock._meta.db_table)
     sql = f"SELECT unnest(user_ids) FROM {blocks} WHERE record_id = %s"  # noqa: S608 (name from the model)
     return RawSQL(sql, [record.pk])  # noqa: S611 (the one parameter is bound)
+
+
+def access_record_blocks_sql(*, record: AccessRecord) -> tuple[str, list]:
+    """On PostgreSQL, a query of one stream record's blocks in id order: each block's
+    ``span`` (its ids lie in [span * BLOCK_SPAN, (span + 1) * BLOCK_SPAN)) and ``user_ids``."""
+    blocks = connections[AccessRecordSubjectBlock.all_tenants.db].ops.quote_name(
+        AccessRecordSubjectBlock._meta.db_table
+    )
+    sql = f"SELECT user_ids[1] / %s AS span, user_ids FROM {blocks} WHERE record_id = %s ORDER BY 1"  # noqa: S608 (name from the model)
+    return sql, [BLOCK_SPAN, record.pk]

@@ -1,17 +1,9 @@
-import logging
 from collections.abc import Iterable
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
 
-from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
-
-# A block holds the ids of one span of 10,000 consecutive user ids.
-BLOCK_SPAN = 10_000
-# The GIN index of the blocks' ids (audit/migrations/0002_subject_blocks.py).
-BLOCK_INDEX = "accesssubjectblock_users_idx"
-
-logger = logging.getLogger(__name__)
+from audit.models import BLOCK_SPAN, AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 
 
 @transaction.atomic
@@ -39,8 +31,9 @@ def access_record(
 def access_record_for_query(
     *, tenant, client, purpose: str, action: str, fields: list[str], user_ids: QuerySet, request_id: str = ""
 ) -> AccessRecord:
-    """Record a read of every user whose id ``user_ids`` (a one-column queryset) yields,
-    without loading the ids into memory: they are copied by one INSERT ... SELECT.
+    """Record a read of every user whose id ``user_ids`` (a queryset of one column of user
+    ids, whatever its name) yields, without loading the ids into memory: they are copied
+    by one INSERT ... SELECT.
 
     One pass over the query: on PostgreSQL the ids go into AccessRecordSubjectBlock rows
     under a record id taken from the sequence, and the record then carries the number of
@@ -57,7 +50,6 @@ def access_record_for_query(
             record.pk = _next_record_id(connection)
             record.subject_count = _blocks_copy(connection, record.pk, user_ids)
             record.save(using=user_ids.db)
-            transaction.on_commit(_index_merge_soon, using=user_ids.db)
         else:
             record.subject_count = user_ids.count()
             record.save(using=user_ids.db)
@@ -72,15 +64,19 @@ def _next_record_id(connection) -> int:
 
 
 def _blocks_copy(connection, record_id: int, user_ids: QuerySet) -> int:
-    """The ids as blocks of ``record_id`` (one per id // BLOCK_SPAN); how many were copied."""
+    """The ids as blocks of ``record_id`` (one per id // BLOCK_SPAN, each in id order);
+    how many were copied. Planned like the export's COPY (accounts/api/streaming.py):
+    for a large result, without JIT compilation (~0.15 s it never earns back here)."""
     sql, params = user_ids.query.sql_with_params()
     table = connection.ops.quote_name(AccessRecordSubjectBlock._meta.db_table)
     copy = (
         f"INSERT INTO {table} (record_id, user_ids) "  # noqa: S608 (names from the model, query compiled by the ORM)
-        f"SELECT %s, array_agg(matched.id) FROM ({sql}) AS matched GROUP BY matched.id / %s "
+        f"SELECT %s, array_agg(matched.id ORDER BY matched.id) FROM ({sql}) AS matched(id) GROUP BY matched.id / %s "
         "RETURNING cardinality(user_ids)"
     )
     with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(copy, [record_id, *params, BLOCK_SPAN])
         return sum(count for (count,) in cursor.fetchall())
 
@@ -90,28 +86,7 @@ def _subjects_copy(connection, record_id: int, user_ids: QuerySet) -> None:
     table = connection.ops.quote_name(AccessRecordSubject._meta.db_table)
     copy = (
         f"INSERT INTO {table} (record_id, user_id) "  # noqa: S608 (names from the model, query compiled by the ORM)
-        f"SELECT %s, matched.id FROM ({sql}) AS matched"
+        f"SELECT %s, matched.* FROM ({sql}) AS matched"  # its one column, whatever its name
     )
     with connection.cursor() as cursor:
         cursor.execute(copy, [record_id, *params])
-
-
-def access_subject_index_merge() -> int:
-    """Merge the ids that streams appended to the GIN index's pending list into the index
-    proper, so that no later export pays for it before its first byte (autovacuum does it
-    too, where it runs). Returns how many pending-list pages were merged."""
-    connection = connections[AccessRecordSubjectBlock.all_tenants.db]
-    if connection.vendor != "postgresql":
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [BLOCK_INDEX])
-        return cursor.fetchone()[0]
-
-
-def _index_merge_soon() -> None:
-    from audit.tasks import access_subject_index_merge  # the task module stands on this one
-
-    try:
-        access_subject_index_merge.delay()
-    except Exception:  # the record is committed and the read goes on; the merge can wait
-        logger.warning("could not queue the merge of stream subjects into their index", exc_info=True)

@@ -10,9 +10,8 @@ from accounts.api import serializers as s
 from accounts.api.base import FieldsNotAllowed, UserDataViewSet
 from accounts.api.filters import FILTER_FIELDS, UserExportFilter
 from accounts.api.lookup import FIELDS, comma_list
-from accounts.api.streaming import STREAM_FORMATS, CSVRenderer, JSONLinesRenderer, stream_body
-from accounts.selectors import purpose_readable_fields, users_visible_for_purpose
-from audit.selectors import access_record_user_ids
+from accounts.api.streaming import STREAM_FORMATS, CSVRenderer, JSONLinesRenderer, recorded_stream_body
+from accounts.selectors import purpose_readable_fields, user_ids_visible_for_purpose, users_visible_for_purpose
 from audit.services import access_record_for_query
 from consents.models import Purpose
 from harbourmaster.api.errors import InvalidInput
@@ -78,9 +77,16 @@ class UserExportViewSet(UserDataViewSet):
             raise InvalidInput([{"path": f"/{name}", "message": str(m)} for name, messages in errors for m in messages])
         return filterset.qs
 
+    def _user_ids(self, purpose: Purpose, users):
+        """The ids of the (filtered) visible users; without a filter, read from the consents."""
+        unfiltered = not set(self.request.query_params) & set(UserExportFilter.base_filters)
+        from_consents = user_ids_visible_for_purpose(purpose=purpose) if unfiltered else None
+        return users.values_list("id", flat=True) if from_consents is None else from_consents
+
     def _stream(self, purpose: Purpose, fields: tuple[str, ...], users, format_name: str) -> StreamingHttpResponse:
-        """The record, with every user that may be sent, is committed before the first byte;
-        the stream then sends those users who still consent (docs/decisions/0009)."""
+        """The record, with every user to be sent, is committed before the first byte; the
+        stream then sends exactly those users, reading the record's ids rather than
+        evaluating visibility a second time (docs/decisions/0009, 0023)."""
         with self.recorded_read():
             record = access_record_for_query(
                 tenant=self.caller.tenant,
@@ -88,11 +94,10 @@ class UserExportViewSet(UserDataViewSet):
                 purpose=purpose.slug,
                 action="users.export",
                 fields=list(fields),
-                user_ids=users.values_list("id", flat=True),
+                user_ids=self._user_ids(purpose, users),
                 request_id=self.request_id,
             )
-        still_visible = users_visible_for_purpose(purpose=purpose).filter(pk__in=access_record_user_ids(record=record))
-        body = stream_body(still_visible.order_by("id"), fields, format_name)
+        body = recorded_stream_body(record, fields, format_name)
         response = StreamingHttpResponse(body, content_type=f"{STREAM_FORMATS[format_name]}; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{purpose.slug}-users.{format_name}"'
         return response

@@ -193,7 +193,7 @@ class HubOAuth2Validator(OAuth2Validator):
         return refresh_token
 
     def save_bearer_token(self, token, request, *args, **kwargs):
-        """A client's own token is committed without waiting for the disk (decision 23).
+        """A client's own token is committed without waiting for the disk (decision 22).
 
         A crash can lose only the last moments of such tokens, and a client whose token
         is unknown gets 401 and asks for a new one, so the token endpoint does not wait

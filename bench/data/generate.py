@@ -5,7 +5,8 @@
 Drops and creates ``hm_bench_data``, migrates it, creates the tenants, clients and
 purposes through the services, then COPYs the users and their consents (psycopg 3).
 User i lives at tenant i % 10 and consents to its newsletter and postal marketing;
-every other user also consents to tenant 0's newsletter, which so has 500,000.
+every user also consents to tenant 0's newsletter (``--t0-share 2``: every other user),
+so that it has 1,000,000 consenting users (the export's target, issue 6).
 """
 
 import argparse
@@ -107,8 +108,8 @@ def users_copy(connection, count: int) -> None:
             copy.write("".join(line[:-1] + empty + "\n" for line in lines))
 
 
-def consents_copy(connection, made: list) -> int:
-    """User i consents to its home tenant's two purposes; even users to t0's newsletter too."""
+def consents_copy(connection, made: list, t0_share: int) -> int:
+    """User i consents to its home tenant's two purposes; every ``t0_share``-th user to t0's newsletter too."""
     user_ids = [
         row[0] for row in connection.execute("SELECT id FROM accounts_user WHERE email LIKE 'bench%%' ORDER BY id")
     ]
@@ -131,7 +132,7 @@ def consents_copy(connection, made: list) -> int:
                 user = user_ids[n]
                 lines.append(f"{tenant}\t{user}\t{newsletter}\tgranted\t{newsletter_v}\t{stamp}\t{stamp}\n")
                 lines.append(f"{tenant}\t{user}\t{postal}\tgranted\t{postal_v}\t{stamp}\t{stamp}\n")
-                if n % 2 == 0 and n % TENANTS:
+                if n % t0_share == 0 and n % TENANTS:
                     t0, t0_newsletter, t0_version = purposes[0][:3]
                     lines.append(f"{t0}\t{user}\t{t0_newsletter}\tgranted\t{t0_version}\t{stamp}\t{stamp}\n")
             copied += len(lines)
@@ -142,7 +143,9 @@ def consents_copy(connection, made: list) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=1_000_000)
-    count = parser.parse_args().users
+    parser.add_argument("--t0-share", type=int, default=1, help="every Nth user consents to t0's newsletter")
+    args = parser.parse_args()
+    count = args.users
     began = time.perf_counter()
     database_create()
     migrated = time.perf_counter()
@@ -151,7 +154,7 @@ def main() -> None:
     with psycopg.connect(DATABASE_URL) as connection:
         users_copy(connection, count)
         users_done = time.perf_counter()
-        consents = consents_copy(connection, made)
+        consents = consents_copy(connection, made, args.t0_share)
     consents_done = time.perf_counter()
     with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_ids_visible_for_purpose, users_visible_for_purpose
 from audit.models import AccessRecord
 from audit.selectors import access_record_user_ids
 from consents.models import Channel, Consent
@@ -117,13 +118,51 @@ def test_streamed_csv_with_chosen_fields(world, crowd, reader):
     assert set(rows[0]) == NEWSLETTER_FIELDS and {row["email_verified"] for row in rows} == {"false"}
 
 
-def test_a_user_who_withdraws_during_a_stream_is_not_sent(world, crowd, reader):
+def streamed_uuids(response) -> set[str]:
+    return {json.loads(line)["uuid"] for line in b"".join(response.streaming_content).decode().splitlines()}
+
+
+def test_a_stream_sends_the_users_its_record_names_and_the_next_export_drops_a_withdrawal(world, crowd, reader):
+    consent_withdraw(actor=SYSTEM, user=crowd[4], purpose=world.acme.newsletter, channel=Channel.WEB)
     response = reader.get("/api/v1/purposes/newsletter/users?format=jsonl")
+    record = AccessRecord.all_tenants.get()
+    # Withdrawn after the record was committed, before the body is read: the stream is
+    # the export as recorded (docs/decisions/0023), so the record names exactly whom it sent.
     consent_withdraw(actor=SYSTEM, user=crowd[5], purpose=world.acme.newsletter, channel=Channel.WEB)
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
-    assert str(crowd[5].uuid) not in {row["uuid"] for row in rows} and len(rows) == 6
-    # The record names everyone who could have been sent: never fewer than were sent.
-    assert {row["uuid"] for row in rows} < recorded_uuids(AccessRecord.all_tenants.get())
+    sent = streamed_uuids(response)
+    assert sent == recorded_uuids(record) and str(crowd[5].uuid) in sent and len(sent) == 6
+    assert str(crowd[4].uuid) not in sent
+    following = streamed_uuids(reader.get("/api/v1/purposes/newsletter/users?format=jsonl"))
+    assert following == sent - {str(crowd[5].uuid)} == expected_uuids(world.acme.newsletter)
+
+
+def test_a_user_deactivated_after_the_record_is_not_streamed(world, crowd, reader):
+    response = reader.get("/api/v1/purposes/newsletter/users?format=jsonl")
+    User.objects.filter(pk=crowd[6].pk).update(is_active=False)
+    sent = streamed_uuids(response)
+    # The record may name more users than were sent, never fewer.
+    assert sent == recorded_uuids(AccessRecord.all_tenants.get()) - {str(crowd[6].uuid)} and len(sent) == 6
+
+
+def test_the_ids_read_from_the_consents_are_the_visible_users(world, crowd, make_user):
+    """The unfiltered stream records ids read from the consents; they must be exactly the
+    users the users query shows, inactive users left out."""
+    User.objects.filter(pk=crowd[3].pk).update(is_active=False)
+    purpose = world.acme.newsletter
+    from_consents = set(user_ids_visible_for_purpose(purpose=purpose))
+    assert from_consents == set(users_visible_for_purpose(purpose=purpose).values_list("id", flat=True))
+    assert crowd[3].pk not in from_consents and len(from_consents) == 6
+    assert user_ids_visible_for_purpose(purpose=world.acme.postal) is not None
+
+
+def test_a_filtered_stream_records_only_the_filtered_users(world, crowd, reader):
+    later = timezone.now() + timedelta(hours=1)
+    User.objects.filter(pk=crowd[3].pk).update(updated_at=later)
+    since = later.isoformat().replace("+", "%2B")
+    response = reader.get(f"/api/v1/purposes/newsletter/users?format=jsonl&changed_since={since}")
+    assert response.status_code == 200
+    sent = streamed_uuids(response)
+    assert sent == recorded_uuids(AccessRecord.all_tenants.get()) == {str(crowd[3].uuid)}
 
 
 def test_filters(world, crowd, reader):

@@ -121,7 +121,7 @@ def test_a_client_token_is_cached_as_it_is_issued_and_its_row_committed(provider
 
 def test_a_client_token_is_committed_without_waiting_for_the_disk(world):
     """A lost client token costs its client one more token request; a lost sign-in token
-    would sign a person out, so those wait for the flush (decision 23)."""
+    would sign a person out, so those wait for the flush (decision 22)."""
     if connection.vendor != "postgresql":
         pytest.fail("the relaxed commit is PostgreSQL's; run this suite with DATABASE_URL")
     browser = Client()
