@@ -144,6 +144,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions live in Redis when there is one: a sign-in then writes no database row, waits on
+# no commit, and writes its new session once (accounts/signin/sessions.py; bench/signin).
+# Without Redis (the embedded default) they stay in the database, which every process shares.
+SESSION_ENGINE = "accounts.signin.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- Celery --------------------------------------------------------------------------
 
@@ -270,6 +274,7 @@ ACCOUNT_FORMS = {
     **ACCOUNT_FORMS,
     "request_login_code": "accounts.signin.forms.RequestCodeForm",
     "confirm_login_code": "accounts.signin.forms.ConfirmCodeForm",
+    "reset_password": "accounts.signin.forms.HubResetPasswordForm",
 }
 # Sliding windows kept in the cache (Redis with REDIS_URL, shared by every replica): a
 # limit ends by itself once the attempts stop; nothing locks an account for good.

@@ -1,5 +1,6 @@
-"""Mail holding a sign-in code or a confirmation link is rendered in the request and sent by
-a worker once the request's transaction commits; the task carries an id, never the code."""
+"""Account mail (a sign-in code, a confirmation or reset link) is rendered in the request and
+sent by a worker once the request's transaction commits; the task carries an id, never the
+code. The reset flow's own tests: tests/test_signin_password_reset.py."""
 
 import re
 
@@ -90,12 +91,3 @@ def test_the_confirmation_mail_of_a_sign_up_leaves_after_commit_with_its_link(
     assert message.to == ["newcomer@example.org"]
     link = re.search(r"https?://\S+/accounts/confirm-email/(\S+)/", message.body)
     assert link is not None and link.group(1) not in repr(task_arguments)
-
-
-def test_other_account_mail_is_still_sent_in_the_request(world, make_user):
-    """Only code and confirmation mail moved to the worker; a reset link still leaves at once."""
-    make_user("dora@example.org")
-
-    Browser().post("/accounts/password/reset/", {"email": "dora@example.org"})
-
-    assert [message.to for message in mail.outbox] == [["dora@example.org"]]

@@ -2,7 +2,8 @@
 
 Every hook reads the tenant from ``signin_context(request)``. Code sign-in (email and
 SMS): codes of the tenant's length, phone numbers kept on the user (``phone_number``,
-``phone_number_verified``), text messages sent by ``accounts.sms`` after commit.
+``phone_number_verified``), text messages sent by ``accounts.sms`` after commit. Every
+account mail (codes, confirmation and password-reset links) is sent by a worker after commit.
 """
 
 import time
@@ -21,7 +22,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.signin.codes import code_generate, code_minutes, code_sms_text
-from accounts.signin.context import SignInContext, signin_context, signin_return_url
+from accounts.signin.context import SignInContext, authorization_request_url, signin_context, signin_return_url
 from accounts.signin.services import (
     signin_code_address_verified,
     signin_mail_schedule,
@@ -33,16 +34,7 @@ from accounts.sms.services import sms_schedule
 # Sign-ins that proved something: a guest's device cookie proves nothing.
 CREDENTIAL_METHODS = ("password", "code", "mfa", "socialaccount")
 EMAIL_VERIFICATION_STAGE = "allauth.account.stages.EmailVerificationStage"
-# Mail holding a sign-in code or a confirmation link: rendered in the request, sent by a
-# worker after commit (``signin_mail_schedule``), as text messages are.
-MAILED_BY_WORKER = frozenset(
-    {
-        "account/email/login_code",
-        "account/email/email_confirmation",
-        "account/email/email_confirmation_signup",
-        "account/email/email_confirmation_code",
-    }
-)
+SIGNED_IN_MESSAGE = "account/messages/logged_in.txt"
 
 
 class HubAccountAdapter(DefaultAccountAdapter):
@@ -63,6 +55,16 @@ class HubAccountAdapter(DefaultAccountAdapter):
             if proofs and time.time() - max(proofs) < account_settings.REAUTHENTICATION_TIMEOUT:
                 return False
         return super().is_reauthentication_required(app=app, **kwargs)
+
+    # --- Messages ---------------------------------------------------------------------------
+
+    def add_message(self, request, level, message_template=None, message_context=None, extra_tags="", message=None):
+        """Not "Successfully signed in": a sign-in goes on to an app, which shows who is signed
+        in; the hub's message would wait in a cookie for the next hub page, however much later,
+        and rendering it cost every login a template (bench/signin)."""
+        if message_template == SIGNED_IN_MESSAGE:
+            return
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
 
     # --- Sign-up ---------------------------------------------------------------------------
 
@@ -86,6 +88,17 @@ class HubAccountAdapter(DefaultAccountAdapter):
             return return_to
         return f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': return_to})}"
 
+    # --- Password reset ---------------------------------------------------------------------
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        """The link in the reset mail goes on with the app's sign-in it was asked from, so the
+        page that takes the new password wears that tenant and then returns to the app."""
+        url = super().get_reset_password_from_key_url(key)
+        request = self.request or context.request
+        if request is None or not signin_context(request).from_next:
+            return url
+        return f"{url}?{urlencode({'next': authorization_request_url(request)})}"
+
     # --- Codes ---------------------------------------------------------------------------
 
     def generate_login_code(self) -> str:
@@ -97,10 +110,9 @@ class HubAccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         signin = self._signin()
         context = {**context, "tenant_name": signin.display_name, "code_minutes": code_minutes(signin)}
-        if template_prefix not in MAILED_BY_WORKER:
-            super().send_mail(template_prefix, email, context)
-            return
-        # allauth's own send_mail, but the rendered message goes to a worker after commit.
+        # allauth's own send_mail, but the rendered message goes to a worker after commit:
+        # codes, confirmation and reset links alike, and the answer to an unknown address,
+        # so that no page waits on the mail server or tells by its speed whom the hub knows.
         request = allauth_context.request
         context = {"request": request, "email": email, "current_site": get_current_site(request), **context}
         signin_mail_schedule(message=self.render_mail(template_prefix, email, context))

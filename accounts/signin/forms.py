@@ -15,9 +15,10 @@ import time
 from allauth.account import app_settings as account_settings
 from allauth.account.adapter import get_adapter
 from allauth.account.fields import PhoneField
-from allauth.account.forms import ConfirmLoginCodeForm, RequestLoginCodeForm
+from allauth.account.forms import ConfirmLoginCodeForm, RequestLoginCodeForm, ResetPasswordForm
 from allauth.core import context, ratelimit
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -160,3 +161,24 @@ class ConfirmCodeForm(ConfirmLoginCodeForm):
         state = self._stage.state
         if state["failed_attempts"] + 1 >= self.signin.otp["max_attempts"]:
             state["failed_attempts"] = max(state["failed_attempts"], account_settings.LOGIN_BY_CODE_MAX_ATTEMPTS - 1)
+
+
+class HubResetPasswordForm(ResetPasswordForm):
+    """allauth's request for a reset link, for the tenant the sign-in serves.
+
+    Asked from a tenant app's sign-in (``next``), allauth goes straight back there instead
+    of to its done page, so the page it lands on says what the done page would: the same
+    words whether or not the address has an account.
+    """
+
+    def save(self, request, **kwargs) -> str:
+        email = super().save(request, **kwargs)
+        if signin_context(request).from_next:
+            messages.info(
+                request,
+                _(
+                    "If an account uses the address you entered, we have sent it a link to choose a new "
+                    "password. It can take a few minutes to arrive; check your spam folder too."
+                ),
+            )
+        return email

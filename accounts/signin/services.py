@@ -152,7 +152,7 @@ def _unconfirmed_account_delete(*, user_id: int, joined_before) -> int:
     return 1
 
 
-# --- Mail with a code or a confirmation link: rendered here, sent by a worker -------------
+# --- Account mail (codes, confirmation and reset links): rendered here, sent by a worker --
 
 MAIL_KIND = "signin-mail"
 
