@@ -301,6 +301,9 @@ Python {platform.python_version()}. gunicorn sync, {args.workers} workers (one p
 rotating users with verified addresses, every answer checked to be the sign-in's 302. The raw rate is
 one `check_password` loop per core, all at once, in runs alternating with the login runs. PostgreSQL,
 Redis, wrk and the workers share the cores, so the login figure carries all of that.
+allauth's rate limits are off (bench/signin/settings.py): one address sending hundreds of logins
+a second is what they exist to stop. As deployed they add about 20 Redis round trips, some 1.6 ms
+of CPU, to each login (`bench/signin/profile_login.py --rate-limits`).
 
 The per-CPU-second columns do not depend on what else the shared machine runs: logins divided by
 the CPU time gunicorn (master and workers), its PostgreSQL backends and wrk used during the run
