@@ -230,10 +230,10 @@ OIDC_PAIRWISE_SUBJECT_KEY = envstr("OIDC_PAIRWISE_SUBJECT_KEY") or SECRET_KEY
 # docs/decisions/0021); the first key encrypts, all decrypt.
 SIGNING_KEY_ENCRYPTION_KEYS = envlist("SIGNING_KEY_ENCRYPTION_KEYS") or [SECRET_KEY]
 
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# allauth's backend alone: it is Django's ModelBackend (permissions, the admin's sign-in by
+# email) plus allauth's ways in. With both listed, a wrong password was verified twice,
+# doubling what each guess costs the hub.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 PASSWORD_HASHERS = [
     "accounts.hashers.HubArgon2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",

@@ -3,6 +3,7 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from accounts.hashers import HubArgon2PasswordHasher
 from accounts.models import Membership, User
 from accounts.selectors import tenants_related_to_user
 from accounts.services import membership_link, user_guest_create, user_profile_update, user_register
@@ -109,3 +110,30 @@ def test_external_id_is_unique_within_a_tenant_only(world):
     membership_link(actor=ACTOR, user=world.bob, tenant=world.bolt.tenant, source="api", external_id="crm-1")
     with pytest.raises(ValidationError):
         membership_link(actor=ACTOR, user=world.carol, tenant=world.acme.tenant, source="api", external_id="crm-1")
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_a_wrong_password_costs_one_argon2_run(client, world, monkeypatch, known):
+    """Each guess costs the hub one Argon2id run, known account or not (a verification, or
+    the dummy hash that hides an unknown address): no second backend runs it again."""
+    runs = []
+    verify, encode = HubArgon2PasswordHasher.verify, HubArgon2PasswordHasher.encode
+    monkeypatch.setattr(HubArgon2PasswordHasher, "verify", lambda self, *a: runs.append("verify") or verify(self, *a))
+    monkeypatch.setattr(HubArgon2PasswordHasher, "encode", lambda self, *a: runs.append("encode") or encode(self, *a))
+    email = world.alice.email if known else "nobody-here@example.org"
+
+    response = client.post("/accounts/login/", {"login": email, "password": "not the password"})
+
+    assert response.status_code == 200  # the form again, with its error
+    assert not response.wsgi_request.user.is_authenticated
+    assert len(runs) == 1, runs
+
+
+def test_staff_sign_in_to_the_admin_with_their_email(client, world):
+    world.staff.set_password("a long staff passphrase")
+    world.staff.save(update_fields=["password"])
+    page = client.post(
+        "/admin/login/?next=/admin/", {"username": world.staff.email, "password": "a long staff passphrase"}
+    )
+    assert page.status_code == 302 and page["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200

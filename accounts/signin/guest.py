@@ -32,7 +32,7 @@ from harbourmaster.actors import Actor
 
 logger = logging.getLogger(__name__)
 AUTHENTICATION_METHOD = "guest"  # in allauth's records; it maps to no amr value
-BACKEND = "django.contrib.auth.backends.ModelBackend"
+BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 ACTOR = Actor.system("guest-sign-in")
 
 
