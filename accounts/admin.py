@@ -24,7 +24,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
-from accounts.services import membership_link, user_deactivate, user_profile_update, user_register
+from accounts.services import (
+    membership_link,
+    user_deactivate,
+    user_profile_update,
+    user_register,
+    user_sign_out_everywhere,
+)
 from accounts.signin.social_admin import social_app_admin_register
 from audit.selectors import access_records_for_user
 from consents.models import Consent
@@ -142,6 +148,18 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
     )
     raw_id_fields = ("merged_into",)
     inlines = (MembershipInline, ConsentInline)
+    actions = ("sign_out_everywhere",)
+
+    @admin.action(
+        permissions=["change"], description=gettext_lazy("Sign out everywhere: the hub, every app and their tokens")
+    )
+    def sign_out_everywhere(self, request, queryset):
+        issuer = oauth2_settings.oidc_issuer(request)
+        users = list(queryset)
+        for user in users:
+            user_sign_out_everywhere(actor=staff_actor(request), user=user, issuer=issuer)
+        self.message_user(request, _("Signed out everywhere: %(count)d user(s).") % {"count": len(users)})
+
     fieldsets = (
         (None, {"fields": ("uuid", "kind", "email", "email_verified", "phone_number", "phone_number_verified")}),
         (gettext_lazy("Guest merged into an account"), {"fields": ("merged_into", "merged_at", "merged_by")}),

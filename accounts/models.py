@@ -5,6 +5,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from tenants.scoping import TenantScopedManager
 
@@ -115,12 +116,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
     merged_by = models.CharField(max_length=200, blank=True, editable=False)
+    # Part of the session hash: raising it ends every hub session of the user at once
+    # (accounts.services.user_sign_out_everywhere), as a new password does.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS = []
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django's, over the password *and* the session generation: a new password, or staff
+        # signing the user out everywhere, invalidates every session holding the old hash.
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     class Meta:
         ordering = ["-id"]

@@ -3,6 +3,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.oidc.backchannel import hub_issuer, user_sessions_logout_announce
@@ -284,6 +287,25 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
         logger.warning("user %s deactivated without back-channel logout: set OIDC_ISSUER", user.uuid)
     else:
         user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
+    return user
+
+
+@transaction.atomic
+def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = None) -> User:
+    """End every sign-in of ``user`` without locking the account: the hub's sessions (the
+    session hash changes), the apps' sessions (a logout token to each app a hub session
+    signed in to, decision 21) and the tokens the apps hold (refresh tokens revoked, access
+    tokens deleted). The user can sign in again at once; what a thief held is dead."""
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
+    get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
+    get_access_token_model().objects.filter(user=user).delete()
+    issuer = issuer or hub_issuer()
+    if issuer is None:
+        logger.warning("user %s signed out everywhere without back-channel logout: set OIDC_ISSUER", user.uuid)
+    else:
+        user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
+    logger.info("user %s signed out everywhere by %s", user.uuid, actor)
     return user
 
 

@@ -6,8 +6,11 @@ test_backchannel_logout.py, and the real authorization-code flow."""
 from urllib.parse import urlsplit
 
 import pytest
+import requests
+from django.test import Client as DjangoClient
 from django.test import override_settings
 from django.urls import reverse
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.settings import oauth2_settings
 
 from accounts.oidc.backchannel import user_sessions_logout_announce
@@ -139,3 +142,49 @@ def test_staff_unticking_active_in_the_admin_logs_the_user_out_at_every_client(
     assert told == sorted([signed_in["laptop"][0].claims["sid"], signed_in["phone"][0].claims["sid"]])
     assert len(cove_rp.logout_tokens) == 1
     assert not ClientSession.objects.filter(user=world.alice).exists()
+
+
+def test_staff_sign_a_user_out_everywhere_without_locking_the_account(provider, world, alice_everywhere, client):
+    acme_rp, cove_rp, signed_in, laptop = alice_everywhere
+    acme_app = signed_in["laptop"][0].client
+    bobs_sid = signed_in["bob"][0].claims["sid"]
+    assert laptop.get(f"{provider.issuer}/accounts/email/", allow_redirects=False, timeout=10).status_code == 200
+    client.force_login(world.staff)
+    host = urlsplit(provider.issuer).netloc
+
+    response = client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "sign_out_everywhere", "_selected_action": [world.alice.pk]},
+        HTTP_HOST=host,
+    )
+
+    assert response.status_code == 302
+    # The hub: the laptop's session is over (and the phone's, which signed in the same way).
+    response = laptop.get(f"{provider.issuer}/accounts/email/", allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and "/accounts/login/" in response.headers["Location"]
+    # The apps: told about every session of Alice's, Bob's untouched.
+    told = sorted(
+        verified_logout_token(token, provider.keys(), issuer=provider.issuer, audience=acme_app.client_id)["sid"]
+        for token in acme_rp.logout_tokens
+    )
+    assert told == sorted([signed_in["laptop"][0].claims["sid"], signed_in["phone"][0].claims["sid"]])
+    assert bobs_sid not in told and len(cove_rp.logout_tokens) == 1
+    # The tokens the apps hold are dead; Bob's are not.
+    refresh_tokens, access_tokens = get_refresh_token_model().objects, get_access_token_model().objects
+    assert not refresh_tokens.filter(user=world.alice, revoked__isnull=True).exists()
+    assert not access_tokens.filter(user=world.alice).exists()
+    assert refresh_tokens.filter(user=world.bob, revoked__isnull=True).exists()
+    # The account is not locked: Alice signs in again.
+    world.alice.refresh_from_db()
+    assert world.alice.is_active is True
+    again = requests.Session()
+    for name, morsel in _logged_in_cookies(world.alice).items():
+        again.cookies.set(name, morsel.value)
+    assert again.get(f"{provider.issuer}/accounts/email/", allow_redirects=False, timeout=10).status_code == 200
+    again.close()
+
+
+def _logged_in_cookies(user):
+    django_client = DjangoClient()
+    django_client.force_login(user)
+    return django_client.cookies
