@@ -20,7 +20,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, OperationalError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
@@ -126,7 +126,12 @@ def _read_ahead(rows: Iterator[Row], size: int) -> Iterator[Iterator[list[Checke
             yield batch
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read") as reader:
-        yield batches()
+        try:
+            yield batches()
+        finally:
+            # A database connection the checks opened in the reader thread is that
+            # thread's: close it there, or it outlives the thread.
+            reader.submit(connections.close_all).result()
 
 
 def _validated(row: Row) -> dict | RowRefused:
