@@ -28,3 +28,27 @@ def summary(samples: list[float]) -> dict:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {"median": statistics.median(ordered), "p99": p99, "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
+
+
+def gunicorn_command(port: int) -> list[str]:
+    """The hub as the data benchmarks serve it: two sync workers, long requests allowed."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "harbourmaster.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"),
+        *("--timeout", "600", "--log-level", "warning"),
+    ]
+
+
+# One Celery worker process taking one task at a time (imports run in it).
+CELERY_WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "harbourmaster",
+    "worker",
+    "--pool=solo",
+    "-c",
+    "1",
+    "-l",
+    "warning",
+]

@@ -35,7 +35,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from common import DATABASE_URL, ROOT, django_setup, summary
+from common import CELERY_WORKER_COMMAND, DATABASE_URL, ROOT, django_setup, gunicorn_command, summary
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7")
 PORT = int(os.environ.get("BENCH_IMPORT_PORT", "8767"))
@@ -225,23 +225,9 @@ def copy_floor(count: int) -> float:
 
 
 def servers() -> tuple[subprocess.Popen, subprocess.Popen]:
-    gunicorn = [sys.executable, "-m", "gunicorn", "harbourmaster.wsgi", "-w", "2", "-b", f"127.0.0.1:{PORT}"]
-    worker = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "harbourmaster",
-        "worker",
-        "--pool=solo",
-        "-c",
-        "1",
-        "-l",
-        "warning",
-    ]
     return (
-        subprocess.Popen([*gunicorn, "--timeout", "600", "--log-level", "warning"], cwd=ROOT, env=server_env()),
-        subprocess.Popen(worker, cwd=ROOT, env=server_env(), stdout=sys.stderr),
+        subprocess.Popen(gunicorn_command(PORT), cwd=ROOT, env=server_env()),
+        subprocess.Popen(CELERY_WORKER_COMMAND, cwd=ROOT, env=server_env(), stdout=sys.stderr),
     )
 
 

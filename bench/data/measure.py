@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
-from common import DATABASE_URL, ROOT, django_setup, summary
+from common import CELERY_WORKER_COMMAND, DATABASE_URL, ROOT, django_setup, gunicorn_command, summary
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8")
 PORT = 8765
@@ -213,26 +213,12 @@ def import_once(token: str, rows: int, run: int) -> dict:
 
 
 def celery_worker() -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "harbourmaster",
-        "worker",
-        "--pool=solo",
-        "-c",
-        "1",
-        "-l",
-        "warning",
-    ]
     # Its banner goes to stderr: stdout carries the JSON document.
-    return subprocess.Popen(command, cwd=ROOT, env=server_env(), stdout=sys.stderr)
+    return subprocess.Popen(CELERY_WORKER_COMMAND, cwd=ROOT, env=server_env(), stdout=sys.stderr)
 
 
 def gunicorn_server() -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "harbourmaster.wsgi", "-w", "2", "-b", f"127.0.0.1:{PORT}"]
-    return subprocess.Popen([*command, "--timeout", "600", "--log-level", "warning"], cwd=ROOT, env=server_env())
+    return subprocess.Popen(gunicorn_command(PORT), cwd=ROOT, env=server_env())
 
 
 def load_average() -> float:
