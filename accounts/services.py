@@ -295,7 +295,9 @@ def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = N
     """End every sign-in of ``user`` without locking the account: the hub's sessions (the
     session hash changes), the apps' sessions (a logout token to each app a hub session
     signed in to, decision 21) and the tokens the apps hold (refresh tokens revoked, access
-    tokens deleted). The user can sign in again at once; what a thief held is dead."""
+    tokens deleted). The user can sign in again at once. A JWT access token already issued
+    stays valid at resource servers that check it on their own until it expires: the hub
+    keeps only its checksum, not its ``jti``, so it cannot list it as revoked."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
     get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())

@@ -17,10 +17,3 @@ def events_record(
         Event(tenant=tenant, type=type, subject=subject, payload=payload or {}, actor=str(actor)) for tenant in tenants
     ]
     return Event.all_tenants.bulk_create(events)
-
-
-def events_record_bulk(*, actor: Actor, events: list[dict[str, Any]]) -> list[Event]:
-    """Many outbox events in one insert, in the order given; each a dict of ``tenant`` (or
-    ``tenant_id``), ``type``, ``subject`` and ``payload``. Call it inside the transaction of
-    the changes they describe."""
-    return Event.all_tenants.bulk_create([Event(actor=str(actor), **event) for event in events])

@@ -1,4 +1,5 @@
 import ipaddress
+import socket
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -73,6 +74,22 @@ def _is_internal_host(host: str) -> bool:
         return not ipaddress.ip_address(host).is_global
     except ValueError:
         return False  # a name: where it resolves to is the worker's network's business
+
+
+def backchannel_logout_uri_reaches_internal(value: str) -> bool:
+    """Whether the URI's host *resolves* to a loopback, private or link-local address now.
+
+    Registration refuses such addresses written as such; a name (``x.nip.io``, an
+    internal DNS name) is only known when it is resolved, so the sender asks again right
+    before it connects. Raises OSError when the name does not resolve.
+    """
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS:
+        return False  # development's loopback receiver, as registration allows it
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
+    return any(_is_internal_host(address.split("%")[0]) for address in addresses)
 
 
 def backchannel_logout_uri_validate(value: str) -> None:

@@ -144,7 +144,10 @@ def _validated(row: Row) -> dict | RowRefused:
 def import_jobs_sweep() -> list[int]:
     """Jobs to run again: stalled ones with attempts left. Those without are failed."""
     stalled = import_jobs_stalled()
-    stalled.filter(attempts__gte=MAX_ATTEMPTS).update(status=ImportJob.Status.FAILED, finished_at=timezone.now())
+    # A failed job's upload is not kept either: its rows were applied, reported or given up on.
+    stalled.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=ImportJob.Status.FAILED, finished_at=timezone.now(), body=""
+    )
     return list(stalled.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True))
 
 

@@ -30,7 +30,7 @@ from accounts.models import User
 from accounts.oidc.claims import HUB_SESSION_ID_KEY, session_id_for, subject_for
 from harbourmaster.actors import Actor
 from tenants.keys import signing_key_current
-from tenants.models import Client, ClientSession
+from tenants.models import Client, ClientSession, backchannel_logout_uri_reaches_internal
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,16 @@ def logout_token_deliver(*, client: Client, subject: str, sid: str, issuer: str)
     (the token goes only where the client registered), the environment's proxies and
     .netrc are not used, and the answer's body is never read.
     """
+    try:
+        internal = backchannel_logout_uri_reaches_internal(client.backchannel_logout_uri)
+    except OSError as error:  # the name does not resolve (now)
+        raise LogoutDeliveryFailed(f"{client.client_id}: {type(error).__name__}") from None
+    if internal:
+        # A name that resolves into the hub's own network: no request goes there.
+        logger.warning(
+            "back-channel logout not sent to client %s: its URI resolves to an internal address", client.client_id
+        )
+        return False
     token = logout_token_make(client=client, subject=subject, sid=sid, issuer=issuer)
     with requests.Session() as http:
         http.trust_env = False

@@ -99,7 +99,12 @@ def _creation_allowed(request: HttpRequest) -> bool:
     window = int(time.time() // 3600)
     key = f"guest-sign-in:{request.META.get('REMOTE_ADDR', '')}:{window}"
     cache.add(key, 0, timeout=3600)
-    return cache.incr(key) <= settings.GUEST_SIGNINS_PER_IP_PER_HOUR
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr: this is the window's first
+        cache.add(key, 1, timeout=3600)
+        used = 1
+    return used <= settings.GUEST_SIGNINS_PER_IP_PER_HOUR
 
 
 def _device_cookie_set(request: HttpRequest, response: HttpResponse, value: str) -> None:

@@ -33,6 +33,7 @@ from tenants.models import Client, ClientSecret
 from tenants.scopes import API_SCOPES
 from tenants.selectors import tenant_effective_config
 from tenants.services import (
+    BACKCHANNEL_LOGOUT_FIELDS,
     client_create,
     client_disable,
     client_enable,
@@ -76,7 +77,6 @@ CLIENT_HELP = {
         "The app needs sid in logout tokens (the hub always sends it)."
     ),
 }
-BACKCHANNEL_LOGOUT_FIELDS = ("backchannel_logout_uri", "backchannel_logout_session_required")
 
 
 class ClientCreateForm(forms.ModelForm):

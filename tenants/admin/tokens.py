@@ -10,9 +10,8 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.admin import AccessTokenAdmin
 
+from tenants.config import ACCESS_TOKEN_FORMAT_JWT
 from tenants.selectors import access_token_cache_forget_checksums, tenant_effective_config
-
-JWT = "jwt"  # the tenant-config value, not a secret
 
 
 class HubAccessTokenAdmin(AccessTokenAdmin):
@@ -28,7 +27,8 @@ class HubAccessTokenAdmin(AccessTokenAdmin):
                 row.application.tenant.name
                 for row in rows
                 if row.application is not None
-                and tenant_effective_config(tenant=row.application.tenant)["access_token_format"] == JWT
+                and tenant_effective_config(tenant=row.application.tenant)["access_token_format"]
+                == ACCESS_TOKEN_FORMAT_JWT
             }
         )
         if jwt_tenants:

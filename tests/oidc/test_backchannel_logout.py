@@ -6,11 +6,12 @@ the real authorization-code flow, in one browser session for several clients.
 """
 
 import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -422,3 +423,27 @@ def test_staff_set_the_back_channel_uri_in_the_admin(client, world):
         url(Client, "change", app.pk), resubmit(page, backchannel_logout_uri="http://app.acme.example/bcl")
     )
     assert refused.status_code == 200 and "must be an https URL" in refused.content.decode()
+
+
+def test_a_name_that_resolves_into_the_hubs_network_is_not_posted_to(
+    provider, world, make_client, browser, receiver, monkeypatch
+):
+    """Registration refuses internal addresses written as such; a DNS name is checked where it
+    resolves, right before the worker connects (no request to the hub's own network)."""
+    rp = receiver(200)
+    app = app_of(make_client, world.acme.tenant, backchannel_logout_uri=rp.url)
+    # A name that passed registration, and that resolves to the hub's own machine.
+    internal = f"http://internal-receiver.test:{urlsplit(rp.url).port}/logout"
+    Client.objects.filter(pk=app.pk).update(backchannel_logout_uri=internal)
+    resolve = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *args, **kwargs: resolve(
+            "127.0.0.1" if host == "internal-receiver.test" else host, *args, **kwargs
+        ),
+    )
+    session = browser(world.alice)
+    log_out_at_the_hub(session, provider, sign_in_through(session, provider, app).id_token)
+
+    assert rp.received == []
