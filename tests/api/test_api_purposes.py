@@ -83,3 +83,10 @@ def test_purpose_of_a_tenant_with_a_unique_slug_is_invisible_to_others(world, ac
     assert_problem(foreign, 404)
     assert foreign.json() == missing.json()
     assert_problem(acme_admin.post("/api/v1/purposes/loyalty/versions", {"statement": "mine now"}, format="json"), 404)
+    # Nor listed: acme's list holds exactly acme's purposes, by id.
+    listed = {purpose["slug"] for purpose in acme_admin.get("/api/v1/purposes").json()["results"]}
+    assert "loyalty" not in listed
+    assert (
+        len(acme_admin.get("/api/v1/purposes").json()["results"])
+        == Purpose.all_tenants.filter(tenant=world.acme.tenant).count()
+    )
