@@ -1,0 +1,30 @@
+"""DRF's content negotiation, remembered per Accept header.
+
+Every API answer parsed the caller's Accept header and matched it against the renderers,
+though a system sends the same header on every call. The answer depends only on that
+header and the renderers offered, so each process keeps it (up to a bound), and asks
+DRF only for headers it has not seen, for ``?format=`` and format suffixes, and for
+headers no renderer matches (answered with DRF's own 406).
+"""
+
+from rest_framework.negotiation import DefaultContentNegotiation
+
+_REMEMBERED_LIMIT = 256
+
+
+class RememberingContentNegotiation(DefaultContentNegotiation):
+    _remembered: dict[tuple, tuple[int, str]] = {}
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if format_suffix or self.settings.URL_FORMAT_OVERRIDE in request.query_params:
+            return super().select_renderer(request, renderers, format_suffix)
+        key = (request.META.get("HTTP_ACCEPT", "*/*"), tuple(type(renderer) for renderer in renderers))
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            index, media_type = remembered
+            return renderers[index], media_type
+        renderer, media_type = super().select_renderer(request, renderers, format_suffix)
+        if len(self._remembered) >= _REMEMBERED_LIMIT:
+            self._remembered.clear()
+        self._remembered[key] = (renderers.index(renderer), media_type)
+        return renderer, media_type
