@@ -30,15 +30,6 @@ def tenant_effective_config(*, tenant: Tenant) -> dict[str, Any]:
     return config
 
 
-def client_secret_verify(*, client: Client, provided: str) -> bool:
-    """Whether ``provided`` is one of the client's active secrets (constant-time compare)."""
-    if not provided or client.is_disabled:
-        return False
-    candidate = secret_hash(provided)
-    stored = ClientSecret.all_tenants.filter(client=client).active().values_list("secret_hash", flat=True)
-    return any(hmac.compare_digest(candidate, known) for known in stored)
-
-
 def client_active_secrets(*, client: Client) -> list[ClientSecret]:
     return list(ClientSecret.all_tenants.filter(client=client).active().order_by("-id"))
 

@@ -1,16 +1,26 @@
+import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from harbourmaster.actors import Actor
+from tenants import selectors
 from tenants.config import TenantConfigInvalid
 from tenants.credentials import secret_hash
 from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
-from tenants.selectors import client_active_secrets, client_secret_verify, tenant_effective_config
+from tenants.selectors import (
+    CachedClient,
+    client_active_secrets,
+    client_cache_key,
+    client_cached,
+    tenant_effective_config,
+)
 from tenants.services import (
     ConfigVersionConflict,
     client_create,
@@ -25,6 +35,13 @@ from tenants.services import (
 )
 
 STAFF = Actor("staff", "00000000-0000-0000-0000-000000000001")
+
+
+def secret_works(client: Client, secret: str) -> bool:
+    """Whether the token endpoint would take ``secret``: it asks the cached client
+    (accounts.oidc.validators.authenticate_client), so a change must reach the cache."""
+    found = client_cached(client_id=client.client_id)
+    return found is not None and found.secret_matches(secret)
 
 
 def test_tenant_create_stores_config_and_first_revision(db):
@@ -116,9 +133,9 @@ def test_confidential_client_gets_a_secret_shown_once_and_stored_hashed(make_ten
     assert secret not in (stored.secret_hash, stored.prefix, client.client_secret)
     assert stored.prefix == secret[:8]
     assert client.client_secret == ""
-    assert client_secret_verify(client=client, provided=secret)
-    assert not client_secret_verify(client=client, provided=secret + "x")
-    assert not client_secret_verify(client=client, provided="")
+    assert secret_works(client, secret)
+    assert not secret_works(client, secret + "x")
+    assert not secret_works(client, "")
 
 
 def test_public_client_has_no_secret(make_tenant, make_client):
@@ -165,44 +182,50 @@ def test_app_client_needs_a_valid_redirect_uri(make_tenant, make_client):
 
 def test_rotation_keeps_old_secret_until_overlap_ends(make_tenant, make_client):
     client, old = make_client(make_tenant("acme"))
+    assert secret_works(client, old)  # the client is now in the cache, without the new secret
     overlap_until = timezone.now() + timedelta(hours=1)
     new = client_secret_rotate(actor=STAFF, client=client, overlap_until=overlap_until)
     assert new != old
-    assert client_secret_verify(client=client, provided=old)
-    assert client_secret_verify(client=client, provided=new)
+    assert secret_works(client, old)
+    assert secret_works(client, new)
     assert len(client_active_secrets(client=client)) == 2
     assert ClientSecret.all_tenants.get(secret_hash=secret_hash(old)).expires_at == overlap_until
 
 
-def test_old_secret_stops_working_when_overlap_has_passed(make_tenant, make_client):
+def test_old_secret_stops_working_when_overlap_has_passed(make_tenant, make_client, monkeypatch):
     client, old = make_client(make_tenant("acme"))
     new = client_secret_rotate(actor=STAFF, client=client, overlap_until=timezone.now() + timedelta(hours=1))
-    ClientSecret.all_tenants.filter(secret_hash=secret_hash(old)).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
-    assert not client_secret_verify(client=client, provided=old)
-    assert client_secret_verify(client=client, provided=new)
+    cache.delete(client_cache_key(client.client_id))  # the rotation's tombstone has lapsed
+    assert secret_works(client, old)
+    assert isinstance(cache.get(client_cache_key(client.client_id)), CachedClient)
+    # An hour on, the entry cached during the overlap no longer takes the old secret.
+    later = time.time() + 3601
+    monkeypatch.setattr(selectors, "time", SimpleNamespace(time=lambda: later))
+    assert not secret_works(client, old)
+    assert secret_works(client, new)
 
 
 def test_rotation_without_overlap_retires_old_secret_at_once(make_tenant, make_client):
     client, old = make_client(make_tenant("acme"))
+    assert secret_works(client, old)  # cached before the rotation
     new = client_secret_rotate(actor=STAFF, client=client)
-    assert not client_secret_verify(client=client, provided=old)
-    assert client_secret_verify(client=client, provided=new)
+    assert not secret_works(client, old)
+    assert secret_works(client, new)
 
 
 def test_rotation_overlap_cannot_be_in_the_past(make_tenant, make_client):
     client, old = make_client(make_tenant("acme"))
     with pytest.raises(ValidationError, match="overlap_until"):
         client_secret_rotate(actor=STAFF, client=client, overlap_until=timezone.now() - timedelta(minutes=1))
-    assert client_secret_verify(client=client, provided=old)
+    assert secret_works(client, old)
     assert ClientSecret.all_tenants.filter(client=client).count() == 1
 
 
 def test_revoked_secret_stops_working(make_tenant, make_client):
     client, secret = make_client(make_tenant("acme"))
+    assert secret_works(client, secret)  # cached before the revocation
     client_secret_revoke(actor=STAFF, secret=ClientSecret.all_tenants.get(client=client))
-    assert not client_secret_verify(client=client, provided=secret)
+    assert not secret_works(client, secret)
 
 
 def test_secret_hashes_are_unique(make_tenant, make_client):
@@ -217,16 +240,17 @@ def test_disable_stops_authentication_and_kills_tokens(make_tenant, make_client,
     expires = timezone.now() + timedelta(hours=1)
     access = get_access_token_model().objects.create(application=client, user=user, token="at-1", expires=expires)
     get_refresh_token_model().objects.create(application=client, user=user, token="rt-1", access_token=access)
+    assert secret_works(client, secret)  # cached while still enabled
 
     client_disable(actor=STAFF, client=client)
 
     client.refresh_from_db()
     assert client.is_disabled and not client.is_usable(None)
-    assert not client_secret_verify(client=client, provided=secret)
+    assert not secret_works(client, secret)
     assert not get_access_token_model().objects.filter(application=client).exists()
     assert get_refresh_token_model().objects.get(token_checksum__isnull=False, application=client).revoked is not None
 
     client_enable(actor=STAFF, client=client)
     client.refresh_from_db()
     assert client.is_usable(None)
-    assert client_secret_verify(client=client, provided=secret)
+    assert secret_works(client, secret)
