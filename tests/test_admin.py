@@ -12,7 +12,6 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection, models
-from django.test import Client as DjangoTestClient
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +28,7 @@ from tenants.credentials import secret_hash
 from tenants.keys import signing_key_current
 from tenants.models import Client, ClientSecret, SigningKey, Tenant, TenantConfigRevision
 from tenants.services import tenant_config_update
+from tests.token_requests import token_status
 
 from .conftest import SYSTEM
 
@@ -158,12 +158,6 @@ def test_no_admin_offers_a_select_of_users_tenants_clients_or_purposes():
 
 
 # --- Clients and their secrets ---------------------------------------------------------------
-
-
-def token_status(client: Client, secret: str) -> int:
-    """What the token endpoint answers the client asking for a client-credentials token."""
-    body = {"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret}
-    return DjangoTestClient().post("/o/token/", body).status_code
 
 
 def client_form(world, **fields):

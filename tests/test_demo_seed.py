@@ -8,7 +8,6 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client as DjangoTestClient
 from django.test import override_settings
 
 from accounts.models import Membership, User
@@ -19,6 +18,7 @@ from events.models import Event
 from harbourmaster.actors import Actor
 from tenants.config import config_errors
 from tenants.models import Client, Tenant
+from tests.token_requests import token_status
 
 SECRET_PATTERN = re.compile(r"client secret (hms_\S+)")
 
@@ -27,12 +27,6 @@ def run_seed(*args: str) -> str:
     out = StringIO()
     call_command("demo_seed", *args, stdout=out)
     return out.getvalue()
-
-
-def token_status(client: Client, secret: str) -> int:
-    """What the token endpoint answers the client asking for a client-credentials token."""
-    body = {"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret}
-    return DjangoTestClient().post("/o/token/", body).status_code
 
 
 def snapshot_every_table() -> dict[str, list[dict]]:

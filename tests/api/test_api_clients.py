@@ -1,17 +1,11 @@
 import pytest
-from django.test import Client as DjangoTestClient
 
 from consents.models import Channel
 from consents.services import consent_grant
 from harbourmaster.actors import Actor
 from tenants.models import Client, ClientSecret
 from tests.api.conftest import assert_problem
-
-
-def token_status(client: Client, secret: str) -> int:
-    """What the token endpoint answers the client asking for a client-credentials token."""
-    body = {"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret}
-    return DjangoTestClient().post("/o/token/", body).status_code
+from tests.token_requests import token_status
 
 
 def test_list_shows_own_clients_without_secrets(world, acme_admin):
