@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
-from django.db import connections, router, transaction
+from django.db import router, transaction
 from django.db.models import Min
 from django.utils import timezone
 from jwcrypto import jws
 from jwcrypto.common import JWException
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
@@ -25,6 +25,7 @@ from accounts.models import Membership
 from accounts.oidc.backchannel import client_session_record
 from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, user_claims, user_claims_named
 from accounts.oidc.jwt_tokens import access_token_verify, looks_like_jwt
+from accounts.oidc.machine_tokens import client_token_save
 from accounts.oidc.requested_claims import (
     ClaimsRequest,
     MalformedClaimsRequest,
@@ -36,6 +37,7 @@ from accounts.oidc.requested_claims import (
     with_acr_values,
 )
 from accounts.oidc.revocation_list import jwt_access_token_revoke
+from accounts.oidc.rotation import refresh_token_found, refresh_token_rotate, rotation_supported
 from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
 from harbourmaster.actors import Actor
@@ -198,16 +200,14 @@ class HubOAuth2Validator(OAuth2Validator):
         A crash can lose only the last moments of such tokens, and a client whose token
         is unknown gets 401 and asks for a new one, so the token endpoint does not wait
         for a WAL flush per token. Tokens of a sign-in (codes, refresh rotation) are
-        committed as usual: losing one of those would sign a person out.
+        committed as usual: losing one of those would sign a person out. A refresh
+        rotates in one statement where it can (decision 25).
         """
         if request.grant_type != "client_credentials":
+            if self._rotates_in_one_statement(token, request):
+                return self._save_rotated_tokens(token, request)
             return super().save_bearer_token(token, request, *args, **kwargs)
-        database = router.db_for_write(get_access_token_model())
-        with transaction.atomic(using=database):
-            if connections[database].vendor == "postgresql":
-                with connections[database].cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return self._save_bearer_token(token, request, *args, **kwargs)
+        return client_token_save(validator=self, token=token, request=request)
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         access_token = super()._create_access_token(expires, request, token, source_refresh_token)
@@ -226,13 +226,71 @@ class HubOAuth2Validator(OAuth2Validator):
                 jwt_access_token_revoke(jti=claims.jti, expires=claims.expires)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        """The toolkit's checks on a token read in one SELECT (accounts.oidc.rotation), and the hub's."""
+        database = router.db_for_write(get_refresh_token_model())
+        if not rotation_supported(using=database):
+            return self._validate_refresh_token_by_the_toolkit(refresh_token, client, request, *args, **kwargs)
+        found = refresh_token_found(raw_token=refresh_token, using=database)
+        if found is None:
+            return False
+        if not found.is_live:
+            # Spent or revoked: the toolkit's rules decide, and detect reuse. Rare.
+            return self._validate_refresh_token_by_the_toolkit(refresh_token, client, request, *args, **kwargs)
+        if found.outlived() or client is None or found.refresh_token.application_id != client.pk:
+            return False
+        request.user = found.refresh_token.user
+        # The raw value, as the toolkit keeps it: the stored column is blank (RFC 9700).
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = found.refresh_token
+        request.refresh_token_found = found
+        return self._may_still_refresh(request)
+
+    def _validate_refresh_token_by_the_toolkit(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
+        return self._may_still_refresh(request)
+
+    def _may_still_refresh(self, request) -> bool:
         # The toolkit does not ask whether the user may still sign in: a deactivated
         # account's sessions at the apps end with its refresh tokens.
         if not request.user.is_active:
             return False
         return not _refresh_family_expired(request.refresh_token_instance)
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        found = getattr(request, "refresh_token_found", None)
+        if found is not None:  # read with the refresh token
+            return found.scope
+        return super().get_original_scopes(refresh_token, request, *args, **kwargs)
+
+    def _rotates_in_one_statement(self, token, request) -> bool:
+        """A refresh validated by the one SELECT, minting the usual pair; else the toolkit's code."""
+        return (
+            getattr(request, "refresh_token_found", None) is not None
+            and self.rotate_refresh_token(request)
+            and bool(token.get("refresh_token"))
+            and "scope" in token
+            and "id_token" not in token
+        )
+
+    def _save_rotated_tokens(self, token, request) -> None:
+        """What the toolkit's _save_bearer_token does for a rotating refresh, in one statement."""
+        found = request.refresh_token_found
+        self._check_and_set_request_resource(request)  # RFC 8707: inherited or narrowed
+        lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        rotated = refresh_token_rotate(
+            found=found,
+            access_token=token["access_token"],
+            refresh_token=token["refresh_token"],
+            scope=token["scope"],
+            expires=timezone.now() + timedelta(seconds=lifetime),
+            resource=request.resource,
+            using=router.db_for_write(get_refresh_token_model()),
+        )
+        if not rotated:  # used since it was read: a concurrent request or a replay
+            raise _RefreshTokenSpent(request=request)
+        request.issued_token_family = found.refresh_token.token_family
+        request.refresh_token_instance = None  # spent, as the toolkit leaves it
 
     def validate_bearer_token(self, token, scopes, request) -> bool:
         if not super().validate_bearer_token(token, scopes, request):
@@ -253,7 +311,10 @@ class HubOAuth2Validator(OAuth2Validator):
     # --- ID tokens and claims --------------------------------------------------------
 
     def get_oidc_claims(self, token, token_handler, request) -> dict:
-        return user_claims(user=request.user, tenant=request.client.tenant, scopes=request.scopes)
+        # The token's scopes as the client and its tenant allow them now: a tenant that
+        # narrows its scopes is obeyed at once by tokens issued before (decision 20).
+        scopes = set(request.scopes or []) & client_scopes(request.client)
+        return user_claims(user=request.user, tenant=request.client.tenant, scopes=scopes)
 
     def get_userinfo_claims(self, request) -> dict:
         claims = super().get_userinfo_claims(request)
@@ -384,6 +445,15 @@ def _refresh_family_expired(refresh_token) -> bool:
 
 
 UUID7_VERSION = 7
+
+
+class _RefreshTokenSpent(errors.InvalidGrantError):
+    """invalid_grant once the token is saved: oauthlib answers it without its usual JSON
+    headers (it raises past the grant), so they are given here, as the client expects."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**super().headers, "Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True)

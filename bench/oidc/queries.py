@@ -9,6 +9,7 @@ so caches are warm as under load. Prints every SQL statement with -v.
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,9 @@ def main() -> None:
                         path, body, content_type="application/x-www-form-urlencoded", HTTP_AUTHORIZATION=authorization
                     )
         statements = [query["sql"] for query in queries.captured_queries]
-        writes = sum(1 for sql in statements if sql.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"})
+        # A statement writes if it holds a write: "WITH ... UPDATE ... INSERT" and
+        # "SET LOCAL ...; INSERT ..." are one statement, one round trip each.
+        writes = sum(1 for sql in statements if re.search(r"\b(INSERT INTO|UPDATE \S+ SET|DELETE FROM)\b", sql))
         print(
             f"{SIDE:5} {scenario:24} HTTP {response.status_code}  SQL {len(statements):2} ({writes} writes)"
             f"  Redis {len(commands):2} {' '.join(commands)}"

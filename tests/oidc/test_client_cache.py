@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from oauth2_provider.models import get_access_token_model
@@ -131,6 +132,39 @@ def test_a_client_token_is_committed_without_waiting_for_the_disk(world):
             "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {credentials}"
         )
     assert answer.status_code == 200
-    statements = [query["sql"] for query in queries.captured_queries]
-    assert "SET LOCAL synchronous_commit TO OFF" in statements
-    assert any(sql.startswith("INSERT INTO") for sql in statements)
+    # One round trip writes: the relaxed commit and the row, as one implicit transaction
+    # (the other statements read the client, not cached yet).
+    writes = [query["sql"] for query in queries.captured_queries if not query["sql"].startswith("SELECT")]
+    assert len(writes) == 1
+    assert writes[0].startswith("SET LOCAL synchronous_commit TO OFF; INSERT INTO")
+    # Committed, and seen by another connection, with what the token answer says.
+    raw = answer.json()["access_token"]
+    with psycopg.connect(**_libpq_params(), autocommit=True) as other:
+        row = other.execute(
+            "SELECT application_id, user_id, scope, expires > now() FROM oauth2_provider_accesstoken"
+            " WHERE token_checksum = %s",
+            [access_token_checksum(raw)],
+        ).fetchone()
+    assert row == (world.acme.backend.pk, None, answer.json()["scope"], True)
+    # Cached as it was issued: its first use reads no SQL.
+    assert cache.get(access_token_cache_key(access_token_checksum(raw))) is not None
+
+
+def _libpq_params() -> dict:
+    params = connection.get_connection_params()
+    return {name: params[name] for name in ("dbname", "user", "password", "host", "port") if params.get(name)}
+
+
+def test_a_client_token_inside_a_transaction_commits_with_it(world):
+    """Inside a caller's transaction the token is written with it, not committed on its own."""
+    browser = Client()
+    credentials = base64.b64encode(f"{world.acme.backend.client_id}:{world.acme.backend_secret}".encode()).decode()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        answer = browser.post(
+            "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {credentials}"
+        )
+        assert answer.status_code == 200
+        raise RuntimeError("rolled back")
+    checksum = access_token_checksum(answer.json()["access_token"])
+    assert not get_access_token_model().objects.filter(token_checksum=checksum).exists()
+    assert cache.get(access_token_cache_key(checksum)) is None  # primed only on commit

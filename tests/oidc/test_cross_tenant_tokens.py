@@ -195,11 +195,6 @@ def test_a_suspended_tenants_tokens_stop_at_userinfo_and_the_others_do_not(clien
     assert userinfo(client, at_bolt["access_token"])["email"] == "alice@example.org"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="userinfo releases the scopes the token was granted, not those the tenant allows now "
-    "(accounts.oidc.validators.get_oidc_claims passes request.scopes); refresh keeps them too",
-)
 def test_a_tenant_that_narrows_its_scopes_is_obeyed_at_userinfo_at_once(client, world):
     signed_in = sign_in_with(client, world.bolt.app, world.alice, scope=SIGN_IN_SCOPES)
     assert userinfo(client, signed_in["access_token"])["given_name"] == "Alice"
