@@ -3,10 +3,12 @@
 The toolkit writes a token through the ORM inside ``transaction.atomic``: BEGIN, the
 INSERT, COMMIT, and the hub added ``SET LOCAL synchronous_commit TO OFF`` (decision 22),
 four round trips and the ORM's query compiler for one row. Here the row goes to
-PostgreSQL as one simple-protocol query of two statements, which PostgreSQL runs as one
-implicit transaction: the ``SET LOCAL`` and the INSERT, committed without waiting for the
-WAL flush. The statement is built once per process from the model's own fields, and each
-value is prepared by its field, as the ORM would (decision 26).
+PostgreSQL as one prepared statement, its own implicit transaction:
+``INSERT ... SELECT ... FROM (SELECT set_config('synchronous_commit', 'off', true))``.
+The setting holds to the end of that transaction, which is when the commit reads it, so
+the commit does not wait for the WAL flush. The statement is built once per process from
+the model's own fields, and each value is prepared by its field, as the ORM would
+(decision 26).
 
 Inside an outer transaction (tests, or a caller's ``atomic``) or off PostgreSQL the
 toolkit's own path runs instead: there the row must commit, or roll back, with the rest.
@@ -20,13 +22,14 @@ from oauth2_provider.models import get_access_token_model, set_token_value
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import FatalClientError
 
+from harbourmaster.prepared import prepared_cursor
 from tenants.selectors import access_token_cache_prime
 
 _INSERTS: dict[tuple[str, str], tuple[str, list]] = {}
 
 
 def _insert_statement(model, connection) -> tuple[str, list]:
-    """``SET LOCAL …; INSERT … RETURNING id`` for ``model``, and the fields it writes, in order."""
+    """The relaxed-commit INSERT of ``model``, and the fields it writes, in order."""
     key = (model._meta.label, connection.alias)
     if key not in _INSERTS:
         quote = connection.ops.quote_name
@@ -34,8 +37,8 @@ def _insert_statement(model, connection) -> tuple[str, list]:
         columns = ", ".join(quote(field.column) for field in fields)
         values = ", ".join(["%s"] * len(fields))
         _INSERTS[key] = (
-            "SET LOCAL synchronous_commit TO OFF; "  # noqa: S608 - names from _meta, quoted; values bound
-            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values}) "
+            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from _meta, quoted; values bound
+            f"SELECT {values} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed "
             f"RETURNING {quote(model._meta.pk.column)}",
             fields,
         )
@@ -52,9 +55,8 @@ def client_token_insert(*, access_token, using: str) -> None:
     connection = connections[using]
     sql, fields = _insert_statement(type(access_token), connection)
     params = [field.get_db_prep_save(field.pre_save(access_token, add=True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
-        cursor.nextset()  # past the SET's result, to the INSERT's
         access_token.pk = cursor.fetchone()[0]
     access_token._state.adding = False
     access_token._state.db = using

@@ -29,6 +29,7 @@ from oauth2_provider.models import (
 from oauth2_provider.settings import oauth2_settings
 
 from accounts.oidc.models import RequestedUserinfoClaims
+from harbourmaster.prepared import prepared_cursor
 
 # What the toolkit writes for each token; a model with other columns keeps its code.
 ACCESS_TOKEN_FIELDS = frozenset(
@@ -100,7 +101,7 @@ def token_checksum(raw_token: str) -> str:
 
 def refresh_token_found(*, raw_token: str, using: str) -> RefreshTokenFound | None:
     """The token with this value, preferring a live row to revoked ones (as the toolkit does)."""
-    with connections[using].cursor() as cursor:
+    with prepared_cursor(using) as cursor:
         cursor.execute(_statements(using).select, [token_checksum(raw_token)])
         row = cursor.fetchone()
     if row is None:
@@ -146,7 +147,7 @@ def refresh_token_rotate(
         "resource": resource_field.get_db_prep_save(resource, connection),
         "now": now,
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor(using) as cursor:
         cursor.execute(_statements(using).rotate, parameters)
         issued = cursor.fetchone()
     if issued is not None:

@@ -71,7 +71,28 @@ def test_a_refresh_is_one_read_and_one_write(client, world):
     assert answer.status_code == 200, answer.content
     statements = [query["sql"] for query in queries.captured_queries]
     assert len(statements) == 2, statements
-    assert statements[0].startswith("SELECT") and statements[1].startswith("WITH spent AS (UPDATE")
+    # Prepared statements are logged as "QUERY = '…' - PARAMS = (…)" (harbourmaster.prepared).
+    assert "SELECT r." in statements[0] and "WITH spent AS (UPDATE" in statements[1]
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@postgresql_only
+def test_the_refresh_statements_are_prepared_once_per_connection(client, world):
+    """Planned once per database connection, then only executed (harbourmaster.prepared)."""
+    token = sign_in_with(client, world.acme.app, world.alice)
+    answer = refresh(client, world.acme.app, token["refresh_token"])
+    assert answer.status_code == 200, answer.content
+    prepared = _prepared_statements()
+    assert any(sql.startswith("SELECT") and "token_checksum" in sql for sql in prepared), prepared
+    assert any(sql.startswith("WITH spent AS (UPDATE") for sql in prepared), prepared
+    again = refresh(client, world.acme.app, answer.json()["refresh_token"])
+    assert again.status_code == 200, again.content
+    assert _prepared_statements() == prepared
 
 
 def test_on_sqlite_the_toolkits_code_rotates(client, world, as_on_sqlite):
