@@ -177,7 +177,7 @@ class HubOAuth2Validator(OAuth2Validator):
         grant = grants.first()
         if grant is not None:
             get_refresh_token_model().revoke_family(_redeemed_family_of(json.loads(grant.claims or "{}")))
-        raise errors.InvalidGrantError(request=request)
+        raise _SpentWhileSaving(request=request)
 
     # --- Tokens ----------------------------------------------------------------------
 
@@ -288,7 +288,7 @@ class HubOAuth2Validator(OAuth2Validator):
             using=router.db_for_write(get_refresh_token_model()),
         )
         if not rotated:  # used since it was read: a concurrent request or a replay
-            raise _RefreshTokenSpent(request=request)
+            raise _SpentWhileSaving(request=request)
         request.issued_token_family = found.refresh_token.token_family
         request.refresh_token_instance = None  # spent, as the toolkit leaves it
 
@@ -447,8 +447,8 @@ def _refresh_family_expired(refresh_token) -> bool:
 UUID7_VERSION = 7
 
 
-class _RefreshTokenSpent(errors.InvalidGrantError):
-    """invalid_grant once the token is saved: oauthlib answers it without its usual JSON
+class _SpentWhileSaving(errors.InvalidGrantError):
+    """invalid_grant for a code or refresh token found spent as its tokens are saved: oauthlib answers it without its usual JSON
     headers (it raises past the grant), so they are given here, as the client expects."""
 
     @property

@@ -98,8 +98,11 @@ def test_the_loser_of_two_simultaneous_exchanges_revokes_both(provider, world, i
     request = OauthlibRequest("https://hub.example/o/token/")
     request.client, request.claims, request.issued_token_family = world.acme.app, {}, loser_family
 
-    with pytest.raises(InvalidGrantError):
+    with pytest.raises(InvalidGrantError) as refused:
         HubOAuth2Validator().invalidate_authorization_code(world.acme.app.client_id, code, request)
+    # Raised past the grant, so it carries the JSON headers the token response needs itself.
+    assert refused.value.headers["Content-Type"] == "application/json"
+    assert refused.value.headers["Cache-Control"] == "no-store"
     assert not RefreshToken.objects.filter(
         token_family__in=[winner_family, loser_family], revoked__isnull=True
     ).exists()
