@@ -64,6 +64,8 @@ check: $(RUNTIME_STAMP) ## No missing migrations; Django's deploy checks pass wi
 	HARBOURMASTER_ENV=production \
 	SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" \
 	ALLOWED_HOSTS=hub.example.org \
+	SMS_BACKEND=disabled \
+	EMAIL_HOST=smtp.example.org \
 	DATABASE_URL="$${DATABASE_URL:-sqlite://:memory:}" \
 	$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
 

@@ -281,14 +281,30 @@ ACCOUNT_FORMS = {
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": "10/m/ip,5/5m/key",  # key: the address typed; a success clears it
-    "request_login_code": "20/m/ip,3/m/key,10/h/key",  # key: the email or phone number
+    # Code requests (accounts.signin.limits): allauth counts this one per client IP; the hub
+    # counts the two below itself. Per client *and* address, so that a stranger asking for
+    # someone's codes spends only their own budget and never locks that person out...
+    "request_login_code": "20/m/ip",
+    "request_login_code_client": "3/m/key,10/h/key",  # key: client IP + email or phone number
+    # ...and per address from every client together, well above one client's share, so that
+    # many clients cannot flood one inbox or phone (harassment, SMS toll fraud) either.
+    "request_login_code_address": "30/h/key",  # key: the email or phone number
     "confirm_login_code": "30/m/ip",  # every code entered (accounts.signin.forms)
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
     "verify_phone": "1/30s/key,3/m/ip",
 }
-SMS_BACKEND = envstr("SMS_BACKEND", "console")
+# Text messages hold sign-in codes. ``console`` prints them (development only), so production
+# names its gateway, or ``disabled``: then no tenant offers SMS codes (accounts.signin.context).
+SMS_BACKEND = envstr("SMS_BACKEND", None if PRODUCTION else "console")
+if PRODUCTION and not SMS_BACKEND:
+    raise ImproperlyConfigured("Production settings are missing: SMS_BACKEND (http, a gateway class, or disabled)")
+if PRODUCTION and SMS_BACKEND in {"console", "accounts.sms.backends.ConsoleAndFileBackend"}:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND={SMS_BACKEND!r} writes sign-in codes to the log: "
+        "in production use http, a gateway class, or disabled"
+    )
 SMS_OUTBOX_DIR = Path(envstr("SMS_OUTBOX_DIR", str(VAR_DIR / "outbox" / "sms")))
 SMS_GATEWAY_URL = envstr("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = envstr("SMS_GATEWAY_TOKEN", "")
@@ -396,6 +412,9 @@ USER_IMPORT_BATCH_SIZE = envint("USER_IMPORT_BATCH_SIZE", 10_000)
 
 OUTBOX_DIR = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Harbourmaster <no-reply@localhost>")
+# Without EMAIL_HOST mail goes to the console: sign-in codes and reset links in the log.
+if PRODUCTION and not envstr("EMAIL_HOST"):
+    raise ImproperlyConfigured("Production settings are missing: EMAIL_HOST (else mail, codes included, is logged)")
 if envstr("EMAIL_HOST"):
     MAILERS = {
         "default": {

@@ -18,6 +18,9 @@ from harbourmaster.env import envbool, envint, envlist, envstr
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_KEY = "k" * 20 + "production-test-key-that-is-long-enough-0123456789"
+# Where production sends codes: a real SMS gateway and a real mail server.
+DELIVERY = {"SMS_BACKEND": "http", "SMS_GATEWAY_URL": "https://sms.example.org/send", "EMAIL_HOST": "smtp.example.org"}
+PRODUCTION = {"HARBOURMASTER_ENV": "production", "SECRET_KEY": PRODUCTION_KEY, "ALLOWED_HOSTS": "hub.example.org"}
 SHOW_SETTINGS = """
 import json, django
 django.setup()
@@ -27,6 +30,7 @@ print(json.dumps({
     "DATABASE_ENGINE": s.DATABASES["default"]["ENGINE"], "DATABASE_NAME": str(s.DATABASES["default"]["NAME"]),
     "CACHE": s.CACHES["default"]["BACKEND"], "EAGER": s.CELERY_TASK_ALWAYS_EAGER,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE, "SECURE_SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
+    "SMS_BACKEND": s.SMS_BACKEND, "MAIL_BACKEND": s.MAILERS["default"]["BACKEND"],
 }))
 """
 
@@ -82,7 +86,7 @@ def test_production_refuses_a_short_secret_key(tmp_path):
 
 
 def test_production_with_both_starts_secure_and_without_debug(tmp_path):
-    result = boot(tmp_path, HARBOURMASTER_ENV="production", SECRET_KEY=PRODUCTION_KEY, ALLOWED_HOSTS="hub.example.org")
+    result = boot(tmp_path, **PRODUCTION, **DELIVERY)
 
     settings = settings_of(result)
     assert settings["PRODUCTION"] is True
@@ -91,6 +95,39 @@ def test_production_with_both_starts_secure_and_without_debug(tmp_path):
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["SECURE_SSL_REDIRECT"] is True
     assert not (tmp_path / "var" / "secret_key").exists()  # production never invents a key
+    assert settings["SMS_BACKEND"] == "http"
+    assert settings["MAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+
+
+# --- Production never writes sign-in codes to the log -------------------------------------------
+
+
+def test_production_without_an_sms_backend_names_it(tmp_path):
+    result = boot(tmp_path, **PRODUCTION, EMAIL_HOST="smtp.example.org")
+
+    assert refusal_of(result) == "Production settings are missing: SMS_BACKEND (http, a gateway class, or disabled)"
+
+
+@pytest.mark.parametrize("backend", ["console", "accounts.sms.backends.ConsoleAndFileBackend"])
+def test_production_refuses_the_console_sms_backend(tmp_path, backend):
+    result = boot(tmp_path, **PRODUCTION, **(DELIVERY | {"SMS_BACKEND": backend}))
+
+    assert refusal_of(result) == (
+        f"SMS_BACKEND={backend!r} writes sign-in codes to the log: in production use http, a gateway class, or disabled"
+    )
+
+
+def test_production_without_a_mail_server_names_it(tmp_path):
+    result = boot(tmp_path, **PRODUCTION, SMS_BACKEND="disabled")
+
+    assert refusal_of(result) == "Production settings are missing: EMAIL_HOST (else mail, codes included, is logged)"
+
+
+def test_production_starts_with_sms_disabled(tmp_path):
+    settings = settings_of(boot(tmp_path, **PRODUCTION, **(DELIVERY | {"SMS_BACKEND": "disabled"})))
+
+    assert settings["PRODUCTION"] is True
+    assert settings["SMS_BACKEND"] == "disabled"
 
 
 def test_an_unknown_environment_name_is_refused(tmp_path):
@@ -111,6 +148,8 @@ def test_no_environment_gives_the_embedded_default(tmp_path):
     assert settings["DATABASE_NAME"] == str(tmp_path / "var" / "harbourmaster.sqlite3")
     assert settings["CACHE"] == "django.core.cache.backends.locmem.LocMemCache"
     assert settings["EAGER"] is True
+    assert settings["SMS_BACKEND"] == "console"  # development reads codes from the console
+    assert settings["MAIL_BACKEND"] == "harbourmaster.mail.ConsoleAndFileBackend"
     key_file = tmp_path / "var" / "secret_key"
     assert settings["SECRET_KEY"] == key_file.read_text().strip()
     assert settings_of(boot(tmp_path))["SECRET_KEY"] == settings["SECRET_KEY"]  # kept across restarts
@@ -215,7 +254,11 @@ def test_production_reads_secret_key_and_hosts_from_files(tmp_path):
     hosts_file.write_text("hub.example.org,api.example.org\n")
 
     result = boot(
-        tmp_path, HARBOURMASTER_ENV="production", SECRET_KEY_FILE=str(key_file), ALLOWED_HOSTS_FILE=str(hosts_file)
+        tmp_path,
+        HARBOURMASTER_ENV="production",
+        SECRET_KEY_FILE=str(key_file),
+        ALLOWED_HOSTS_FILE=str(hosts_file),
+        **DELIVERY,
     )
 
     settings = settings_of(result)

@@ -275,6 +275,22 @@ def test_the_login_page_offers_only_the_code_methods_the_tenant_enables(tenant_a
     assert "Email me a sign-in code" in page and "Text me a sign-in code" not in page
 
 
+def test_with_sms_disabled_no_tenant_offers_sms_codes(codes_tenant, make_user, settings, sms_outbox):
+    _tenant, next_url = codes_tenant  # its config asks for SMS codes
+    settings.SMS_BACKEND = "disabled"
+    make_user(phone_number="+4915123456789")
+    browser = Browser()
+    page = browser.get(reverse("account_login"), {"next": next_url}).content.decode()
+    assert "Email me a sign-in code" in page and "Text me a sign-in code" not in page
+
+    response = request_code(browser, next_url, channel="sms", phone="+4915123456789")
+    assert response.status_code == 200 and "Harbour does not offer sign-in with a code by text message" in alert_of(
+        response
+    )
+    assert texts(sms_outbox) == []
+    assert request_code(browser, next_url, email="dora@example.org").status_code == 302  # email codes still go
+
+
 # --- Enumeration: the same answer whether or not the account exists -----------------------
 
 
@@ -335,7 +351,7 @@ def test_signup_answers_the_same_for_a_taken_and_a_free_address(codes_tenant, ma
 
 def test_code_requests_per_address_are_limited_and_released(codes_tenant, make_user, settings):
     _tenant, next_url = codes_tenant
-    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code": "20/m/ip,3/2s/key"}
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code_client": "3/2s/key"}
     make_user("dora@example.org")
     for _ in range(3):
         assert request_code(Browser(), next_url, email="dora@example.org").status_code == 302
@@ -348,9 +364,64 @@ def test_code_requests_per_address_are_limited_and_released(codes_tenant, make_u
     assert request_code(Browser(), next_url, email="dora@example.org").status_code == 302
 
 
+STRANGER, DORAS_PHONE_NETWORK = "203.0.113.66", "198.51.100.7"
+
+
+def test_a_stranger_asking_for_someones_codes_spends_only_their_own_budget(codes_tenant, make_user, settings):
+    _tenant, next_url = codes_tenant
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code_client": "3/m/key"}
+    make_user("dora@example.org")
+    stranger = Browser(REMOTE_ADDR=STRANGER)
+    for _ in range(3):
+        assert request_code(stranger, next_url, email="dora@example.org").status_code == 302
+    response = request_code(stranger, next_url, email="dora@example.org")
+    assert response.status_code == 200 and "Too many" in alert_of(response)
+    assert len(mail.outbox) == 3
+
+    # Dora, elsewhere, still gets a code and signs in with it.
+    dora = Browser(REMOTE_ADDR=DORAS_PHONE_NETWORK)
+    response = request_code(dora, next_url, email="dora@example.org")
+    assert response.status_code == 302 and response.url.startswith(CONFIRM)
+    assert len(mail.outbox) == 4
+    assert enter_code(dora, next_url, last_code(mail.outbox[-1].body)).url == next_url
+
+
+def test_a_limited_code_request_answers_the_same_for_known_and_unknown_addresses(codes_tenant, make_user, settings):
+    _tenant, next_url = codes_tenant
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code_client": "1/m/key"}
+    make_user("dora@example.org")
+    answers = []
+    for email in ("dora@example.org", "nobody@example.org"):
+        stranger = Browser(REMOTE_ADDR=STRANGER)
+        request_code(stranger, next_url, email=email)
+        response = request_code(stranger, next_url, email=email)
+        answers.append((response.status_code, _without_tokens(response.content.decode())))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 200 and "Too many failed login attempts" in answers[0][1]
+
+
+def test_the_per_address_ceiling_holds_across_clients(codes_tenant, make_user, settings, sms_outbox):
+    _tenant, next_url = codes_tenant
+    settings.ACCOUNT_RATE_LIMITS = {
+        **settings.ACCOUNT_RATE_LIMITS,
+        "request_login_code_client": "3/m/key",
+        "request_login_code_address": "5/m/key",
+    }
+    make_user(phone_number="+4915123456789")
+    for client in range(5):
+        browser = Browser(REMOTE_ADDR=f"192.0.2.{client + 1}")
+        assert request_code(browser, next_url, channel="sms", phone="+4915123456789").status_code == 302
+    response = request_code(Browser(REMOTE_ADDR="192.0.2.99"), next_url, channel="sms", phone="+4915123456789")
+    assert response.status_code == 200 and "Too many" in alert_of(response)
+    assert len(texts(sms_outbox)) == 5
+    # The ceiling is the address's: another number from the same client is not held up.
+    response = request_code(Browser(REMOTE_ADDR="192.0.2.99"), next_url, channel="sms", phone="+4915100000000")
+    assert response.status_code == 302 and len(texts(sms_outbox)) == 6
+
+
 def test_malformed_requests_count_toward_the_ip_limit(codes_tenant, settings):
     _tenant, next_url = codes_tenant
-    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code": "3/m/ip,3/m/key"}
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code": "3/m/ip"}
     browser = Browser()
     for attempt in range(3):
         response = request_code(browser, next_url, email=f"bad-{attempt}")

@@ -71,6 +71,13 @@ def test_the_setting_picks_the_backend(settings, tmp_path):
     assert isinstance(sms_backend(), HttpGatewayBackend)
 
 
+def test_a_disabled_backend_refuses_and_prints_nothing(settings, capsys):
+    settings.SMS_BACKEND = "disabled"
+    with pytest.raises(SmsRejected):
+        sms_backend().send("+4915123456789", TEXT)
+    assert TEXT not in capsys.readouterr().out
+
+
 def test_gateway_gets_json_and_the_bearer_token(gateway):
     gateway.post(GATEWAY, status=202, json={"id": "m-1"})
     sms_backend().send("+4915123456789", TEXT)

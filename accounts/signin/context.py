@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -25,6 +26,7 @@ from tenants.selectors import tenant_effective_config
 SESSION_KEY = "signin_client_id"
 SESSION_RETURN_KEY = "signin_return_to"  # the authorization request the sign-in goes back to
 REQUEST_ATTRIBUTE = "_signin_context"
+SMS_DISABLED = "disabled"  # SMS_BACKEND of a deployment that sends no text messages
 
 
 def requesting_client(next_url: str | None) -> Client | None:
@@ -94,10 +96,20 @@ def _client_from_session(request: HttpRequest) -> Client | None:
     return client if client is not None and client.tenant.is_active else None
 
 
+def _deliverable(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as this deployment can serve it: with ``SMS_BACKEND=disabled`` no tenant
+    offers SMS codes, whatever it chose (its pages then look as if it had not chosen them)."""
+    if settings.SMS_BACKEND != SMS_DISABLED:
+        return config
+    methods = [method for method in config["login_methods"] if method != "sms_code"]
+    channels = [channel for channel in config["otp"]["channels"] if channel != "sms"]
+    return {**config, "login_methods": methods, "otp": {**config["otp"], "channels": channels}}
+
+
 def signin_context_for_client(client: Client | None, *, from_next: bool = False) -> SignInContext:
     if client is None:
-        return SignInContext(client=None, tenant=None, config=effective_config({}))
-    config = tenant_effective_config(tenant=client.tenant)
+        return SignInContext(client=None, tenant=None, config=_deliverable(effective_config({})))
+    config = _deliverable(tenant_effective_config(tenant=client.tenant))
     return SignInContext(client=client, tenant=client.tenant, config=config, from_next=from_next)
 
 

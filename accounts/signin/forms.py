@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.signin.codes import CHANNEL_METHODS, code_channel_available, code_channel_refusal, code_minutes
 from accounts.signin.context import signin_context
+from accounts.signin.limits import code_request_consume
 from accounts.signin.services import signin_code_account_ensure, signin_code_address_verified
 
 
@@ -94,12 +95,17 @@ class RequestCodeForm(RequestLoginCodeForm):
         return cleaned_data
 
     def clean_email(self) -> str:
-        self._counted = True  # allauth's clean_email consumes the rate limit
-        return super().clean_email()
+        self._counted = True  # allauth's clean_email counts the client's IP, the hub the address
+        return self._count_address(super().clean_email())
 
     def clean_phone(self) -> str:
         self._counted = True
-        return super().clean_phone()
+        return self._count_address(super().clean_phone())
+
+    def _count_address(self, address: str) -> str:
+        if address and not code_request_consume(self.request, address=address.lower()):
+            raise _too_many()
+        return address
 
     def _count_refusal(self) -> None:
         """Bad input costs like a real request: against the address typed and the client's IP."""
@@ -107,7 +113,8 @@ class RequestCodeForm(RequestLoginCodeForm):
             return
         self._counted = True
         raw = (self.data.get("email") or self.data.get("phone") or "-").strip().lower()
-        if not ratelimit.consume(self.request, action="request_login_code", key=raw):
+        allowed = ratelimit.consume(self.request, action="request_login_code", key=raw)
+        if not (allowed and code_request_consume(self.request, address=raw)):
             self.add_error(None, _too_many())
 
 

@@ -72,8 +72,17 @@ class HttpGatewayBackend:
         raise SmsRejected(f"SMS gateway refused the message ({status})")
 
 
+class DisabledBackend:
+    """``SMS_BACKEND=disabled``: no tenant is offered SMS codes, so nothing should get here;
+    a message that does is refused for good, never printed."""
+
+    def send(self, to: str, text: str) -> None:
+        raise SmsRejected("text messages are disabled (SMS_BACKEND=disabled)")
+
+
 BACKENDS = {
     "console": "accounts.sms.backends.ConsoleAndFileBackend",
+    "disabled": "accounts.sms.backends.DisabledBackend",
     "http": "accounts.sms.backends.HttpGatewayBackend",
 }
 
