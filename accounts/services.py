@@ -1,14 +1,16 @@
 import logging
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.oidc.backchannel import hub_issuer, user_sessions_logout_announce
+from accounts.oidc.revocation_list import jwt_subjects_revoke, user_subject_digests
 from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
 from events.services import events_record
 from harbourmaster.actors import Actor
@@ -271,17 +273,28 @@ def user_new_checked(*, profile: dict[str, Any]) -> User:
     return user
 
 
+def _jwt_access_tokens_revoke(*, user: User) -> None:
+    """After commit, list ``user`` at every client that may hold a JWT access token of
+    theirs (accounts.oidc.revocation_list): resource servers then refuse every such token
+    issued up to that second, the hub's introspection too (decision 27). Before the
+    logout tokens are queued, so an app told of the logout finds the list already says so."""
+    revoke = partial(jwt_subjects_revoke, digests=user_subject_digests(user=user))
+    transaction.on_commit(revoke, robust=True)
+
+
 @transaction.atomic
 def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> User:
     """Stop ``user`` signing in. Every hub session of theirs ends with it (the auth backends
     refuse an inactive user's session), so each tenant app those sessions signed in to gets
     a logout token (Back-Channel Logout, decision 21). ``issuer`` is the one the ID tokens
     named: ``OIDC_ISSUER``, or the request's; without either no logout token can be made.
+    The JWT access tokens the user's apps hold go on the revocation list (decision 27).
     """
     if not user.is_active:
         return user
     user.is_active = False
     user.save(update_fields=["is_active", "updated_at"])
+    _jwt_access_tokens_revoke(user=user)
     issuer = issuer or hub_issuer()
     if issuer is None:
         logger.warning("user %s deactivated without back-channel logout: set OIDC_ISSUER", user.uuid)
@@ -295,13 +308,17 @@ def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = N
     """End every sign-in of ``user`` without locking the account: the hub's sessions (the
     session hash changes), the apps' sessions (a logout token to each app a hub session
     signed in to, decision 21) and the tokens the apps hold (refresh tokens revoked, access
-    tokens deleted). The user can sign in again at once. A JWT access token already issued
-    stays valid at resource servers that check it on their own until it expires: the hub
-    keeps only its checksum, not its ``jti``, so it cannot list it as revoked."""
+    tokens deleted, JWT access tokens issued until now put on the revocation list for the
+    resource servers that check them on their own, decision 27; codes not yet exchanged
+    deleted, or they would buy tokens issued after it). The user can sign in again at
+    once; tokens of that sign-in are issued after the listed moment (in the same second,
+    they are refused too: the app refreshes)."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
+    get_grant_model().objects.filter(user=user).delete()
     get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
     get_access_token_model().objects.filter(user=user).delete()
+    _jwt_access_tokens_revoke(user=user)
     issuer = issuer or hub_issuer()
     if issuer is None:
         logger.warning("user %s signed out everywhere without back-channel logout: set OIDC_ISSUER", user.uuid)

@@ -6,8 +6,11 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from accounts.oidc.claims import subject_for
+from accounts.oidc.jwt_tokens import access_token_issued_at, looks_like_jwt
+from accounts.oidc.revocation_list import subject_token_revoked
 from tenants.models import Tenant
 from tenants.selectors import (
+    CachedAccessToken,
     access_token_cache_key,
     access_token_checksum,
     access_token_with_client,
@@ -48,7 +51,9 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
 
     Another tenant's token gets the same answer as a token that never existed, and the
     user appears as the ``sub`` this tenant knows, never by email. The token and its
-    client come from the cache that revocation and disabling write over (tenants.selectors).
+    client come from the cache that revocation and disabling write over (tenants.selectors);
+    a user's token issued before the user was signed out everywhere or deactivated is
+    inactive, as the revocation list tells resource servers (decision 27).
     """
     found, owner = access_token_with_client(raw_token=token, found=found)
     if (
@@ -72,4 +77,14 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         if user is None:  # gone, or deactivated: its tokens are dead
             return INACTIVE
         answer["sub"] = subject_for(user=user, tenant=tenant)
+        # Tokens written while the sign-out committed are caught here; and a reactivated
+        # account's tokens from before stay dead, as they are at resource servers.
+        if subject_token_revoked(client_id=found.client_id, subject=answer["sub"], issued=_issued_at(token, found)):
+            return INACTIVE
     return answer
+
+
+def _issued_at(token: str, found: CachedAccessToken) -> int:
+    """The ``iat`` a resource server compares for a JWT; when the row was written otherwise."""
+    issued = access_token_issued_at(token) if looks_like_jwt(token) else None
+    return int(found.issued) if issued is None else issued

@@ -6,7 +6,9 @@ chose (``access_token_signing_alg``: RS256, or ES256, decision 21; the JWKS publ
 ``typ: at+jwt``, with iss, sub, aud, client_id, exp, iat, jti and scope. The token is
 also stored like an opaque one (its SHA-256), so introspection, revocation and the
 toolkit's housekeeping treat both alike; a revoked JWT's ``jti`` is published until its
-``exp`` (accounts.oidc.revocation_list) for the resource servers that do not ask.
+``exp`` (accounts.oidc.revocation_list) for the resource servers that do not ask, and so
+is its ``client_id`` and ``sub`` (as one digest) when its user is deactivated or signed out
+everywhere: every token of theirs whose ``iat`` is not after that moment is dead (decision 27).
 """
 
 import json
@@ -184,6 +186,16 @@ def access_token_verify(token: str, *, issuer: str) -> AccessTokenClaims | None:
     except (InvalidTokenError, ValueError, TypeError):
         return None
     return _checked(claims, issuer)
+
+
+def access_token_issued_at(token: str) -> int | None:
+    """The ``iat`` of a JWT access token already found among the hub's own by its checksum
+    (so genuine: its signature is not checked again); None if it has none."""
+    try:
+        payload = _JWS.decode_complete(token, options={"verify_signature": False})["payload"]
+        return int(json.loads(payload)["iat"])
+    except (InvalidTokenError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _checked(claims: Any, issuer: str) -> AccessTokenClaims | None:

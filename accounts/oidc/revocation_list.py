@@ -1,16 +1,26 @@
-"""Revoked JWT access tokens, by ``jti``, until they would have expired anyway.
+"""Revoked JWT access tokens, until they would have expired anyway.
 
 A resource server that checks JWT access tokens on its own polls this list (served at
-/o/revoked-tokens/); the hub's own API and introspection honour it too. Each entry is
-kept twice in the cache: a key per ``jti`` (read by the API in the same round trip as
-the client) and, with Redis, a sorted set scored by ``exp`` for the published list.
-Clients that were disabled, or whose tenant was suspended or deleted, within an access
-token's lifetime are listed too, by the SHA-256 of their ``client_id`` (the list is public):
-every token they hold is dead.
+/o/revoked-tokens/); the hub's own API and introspection honour it too. Three sections:
+
+- ``revoked``: tokens revoked one by one, by ``jti``, each with its ``exp``. Each entry is
+  kept twice in the cache: a key per ``jti`` (read by the API in the same round trip as
+  the client) and, with Redis, a sorted set scored by ``exp`` for the published list.
+- ``revoked_client_sha256``: clients that were disabled, or whose tenant was suspended or
+  deleted, within an access token's lifetime, by the SHA-256 of their ``client_id`` (the
+  list is public): every token they hold is dead.
+- ``revoked_subjects``: users deactivated or signed out everywhere (decision 27), one
+  entry per client they may hold tokens of, named by the SHA-256 of
+  ``client_id ":" sub`` (the ``sub`` that client's tokens carry, pairwise or not), with
+  ``revoked_before``: every token of that client and subject whose ``iat`` is at or
+  before it is dead. Kept, like the rest, in a key per entry for the hub's own checks
+  and, with Redis, a sorted set scored by ``revoked_before``, for an access token's
+  lifetime (``exp``: when the entry leaves the list).
 """
 
 import hashlib
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -22,11 +32,14 @@ from django.views.generic import View
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.settings import oauth2_settings
 
+from accounts.models import Membership, User
+from accounts.oidc.claims import subject_for
 from harbourmaster.api.throttling import redis_client
 from tenants.models import Client, Tenant
 from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY
 
 LIST_KEY = "oauth-revoked-jtis"
+SUBJECTS_LIST_KEY = "oauth-revoked-subjects"
 # How long a resource server may keep the list: the longest a revoked JWT lives on there.
 LIST_MAX_AGE_SECONDS = 15
 # How long the hub keeps its own answer for the clients part (dropped on every client change).
@@ -90,18 +103,110 @@ def revoked_client_digests() -> list[str]:
     return digests
 
 
+# --- Revoked subjects: every token of a user at a client, issued up to a moment -----------
+
+
+def subject_digest(*, client_id: str, subject: str) -> str:
+    """How the public list names a user at a client: the SHA-256 of ``client_id:sub``, both
+    read off the token. Bound to the client, so an entry never reaches another tenant's
+    tokens of the same person (a public ``sub`` is the same at every tenant), and a
+    stranger cannot tell whom it names. A hub ``sub`` never holds a colon (a UUID or a
+    pairwise base64url value), so no two pairs make the same string."""
+    return hashlib.sha256(f"{client_id}:{subject}".encode()).hexdigest()
+
+
+def revoked_subject_cache_key(digest: str) -> str:
+    return f"oauth-revoked-subject:{digest}"
+
+
+def _subject_entry_seconds() -> int:
+    # The longest any token issued before the entry can still live.
+    return oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+
+
+def user_subject_digests(*, user: User) -> list[str]:
+    """The list's names for ``user`` at every client that signs users in, of every tenant
+    the user is a member of (a sign-in makes the user one). The clients are read from the
+    tenants, not from the user's token rows: rotation, revocation and the admin delete
+    rows of JWTs that stay valid at resource servers."""
+    tenant_ids = Membership.all_tenants.filter(user=user).values("tenant_id")
+    clients = Client.objects.filter(tenant_id__in=tenant_ids).exclude(
+        authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS  # a machine token's sub is its client
+    )
+    subjects: dict[int, str] = {}
+    digests = set()
+    for client in clients.select_related("tenant").order_by("pk"):
+        if client.tenant_id not in subjects:
+            subjects[client.tenant_id] = subject_for(user=user, tenant=client.tenant)
+        digests.add(subject_digest(client_id=client.client_id, subject=subjects[client.tenant_id]))
+    return sorted(digests)
+
+
+def jwt_subjects_revoke(*, digests: Iterable[str]) -> int:
+    """List ``digests`` as revoked now: every token they name issued at or before this
+    second (``iat`` has whole seconds, so a token of the same second is refused too).
+    Call after commit: a sign-out that rolls back must not end the user's tokens.
+    Returns ``revoked_before``."""
+    revoked_before = int(time.time())
+    entries = dict.fromkeys(digests, revoked_before)
+    if not entries:
+        return revoked_before
+    lifetime = _subject_entry_seconds() + 1
+    cache.set_many({revoked_subject_cache_key(digest): revoked_before for digest in entries}, lifetime)
+    client = redis_client()
+    if client is None:  # the embedded default: one process, one local list
+        cache.set(SUBJECTS_LIST_KEY, {**_subjects_live(cache.get(SUBJECTS_LIST_KEY, {})), **entries}, None)
+        return revoked_before
+    key = cache.make_and_validate_key(SUBJECTS_LIST_KEY)
+    pipeline = client.pipeline(transaction=False)
+    pipeline.zadd(key, entries, gt=True)  # a later sign-out moves the moment on, never back
+    pipeline.zremrangebyscore(key, "-inf", f"({time.time() - _subject_entry_seconds()}")
+    pipeline.execute()
+    return revoked_before
+
+
+def _subjects_live(listed: dict[str, int]) -> dict[str, int]:
+    oldest = time.time() - _subject_entry_seconds()
+    return {digest: revoked_before for digest, revoked_before in listed.items() if revoked_before >= oldest}
+
+
+def revoked_subjects() -> dict[str, int]:
+    """Every listed subject digest whose tokens may still live, with its ``revoked_before``."""
+    client = redis_client()
+    if client is None:
+        return _subjects_live(cache.get(SUBJECTS_LIST_KEY, {}))
+    oldest = time.time() - _subject_entry_seconds()
+    found = client.zrangebyscore(cache.make_and_validate_key(SUBJECTS_LIST_KEY), oldest, "+inf", withscores=True)
+    return {digest.decode(): int(revoked_before) for digest, revoked_before in found}
+
+
+def subject_token_revoked(*, client_id: str, subject: str, issued: int) -> bool:
+    """Whether a token of ``client_id`` for ``subject`` issued at ``issued`` (its ``iat``)
+    was revoked with its subject: the hub's own check, as a resource server makes it."""
+    revoked_before = cache.get(revoked_subject_cache_key(subject_digest(client_id=client_id, subject=subject)))
+    return revoked_before is not None and issued <= revoked_before
+
+
 def revocation_list() -> dict:
+    """The published document; ``generated_at`` and every time in it are Unix seconds."""
     listed = revoked_jtis()
+    subjects = revoked_subjects()
+    lifetime = _subject_entry_seconds()
     return {
         "generated_at": int(time.time()),
         "revoked": [{"jti": jti, "exp": expires} for jti, expires in sorted(listed.items())],
         "revoked_client_sha256": revoked_client_digests(),
+        "revoked_subjects": [
+            {"client_sub_sha256": digest, "revoked_before": revoked_before, "exp": revoked_before + lifetime}
+            for digest, revoked_before in sorted(subjects.items())
+        ],
     }
 
 
 @method_decorator(login_not_required, name="dispatch")
 class RevocationListView(View):
-    """Public, like the JWKS: a ``jti`` is random and says nothing about its holder."""
+    """Public, like the JWKS: a ``jti`` is random and says nothing about its holder, and
+    clients and subjects are named by digests only."""
 
     def get(self, request, *args, **kwargs):
         response = JsonResponse(revocation_list())

@@ -23,8 +23,8 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import Membership
 from accounts.oidc.backchannel import client_session_record
-from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, user_claims, user_claims_named
-from accounts.oidc.jwt_tokens import access_token_verify, looks_like_jwt
+from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, subject_for, user_claims, user_claims_named
+from accounts.oidc.jwt_tokens import access_token_issued_at, access_token_verify, looks_like_jwt
 from accounts.oidc.machine_tokens import client_token_save
 from accounts.oidc.requested_claims import (
     ClaimsRequest,
@@ -36,7 +36,7 @@ from accounts.oidc.requested_claims import (
     userinfo_claims_requested,
     with_acr_values,
 )
-from accounts.oidc.revocation_list import jwt_access_token_revoke
+from accounts.oidc.revocation_list import jwt_access_token_revoke, subject_token_revoked
 from accounts.oidc.rotation import refresh_token_found, refresh_token_rotate, rotation_supported
 from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
@@ -301,6 +301,10 @@ class HubOAuth2Validator(OAuth2Validator):
         if request.user is not None and not request.user.is_active:  # a deactivated account's token
             request.oauth2_error = OrderedDict([("error", "invalid_token")])
             return False
+        if request.user is not None and _revoked_with_its_subject(token, request):
+            # Signed out everywhere, or deactivated and since reactivated (decision 27).
+            request.oauth2_error = OrderedDict([("error", "invalid_token")])
+            return False
         return True
 
     def refresh_id_token(self, request) -> bool:
@@ -357,6 +361,17 @@ class HubOAuth2Validator(OAuth2Validator):
             return None
         key = signing_key_by_kid(kid) if isinstance(kid, str) else None
         return key.jwk if key else None
+
+
+def _revoked_with_its_subject(token: str, request) -> bool:
+    """Whether a user's token predates a sign-out everywhere of that user at this client's
+    tenant, as the revocation list tells resource servers (decision 27)."""
+    client = request.client
+    issued = access_token_issued_at(token) if looks_like_jwt(token) else None
+    if issued is None:
+        issued = int(request.access_token.created.timestamp())
+    subject = subject_for(user=request.user, tenant=client.tenant)
+    return subject_token_revoked(client_id=client.client_id, subject=subject, issued=issued)
 
 
 def _decode_claims_parameter(request) -> None:

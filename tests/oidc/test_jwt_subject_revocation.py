@@ -1,0 +1,286 @@
+"""A user's JWT access tokens die everywhere when staff sign the user out everywhere or
+deactivate the account (decision 27): the hub's revocation list names the user at each
+client by a digest, with the moment before which their tokens are revoked, and the hub's
+own introspection agrees. A resource server is played here from the JWKS and the
+published list alone; the user signs in with Authlib against the live server."""
+
+import hashlib
+import secrets
+import time
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from django.db import transaction
+from django.urls import reverse
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from accounts.oidc import revocation_list as revocation
+from accounts.oidc.jwt_tokens import signing_key_forget
+from accounts.services import user_deactivate, user_sign_out_everywhere
+from harbourmaster.actors import Actor
+from tenants.services import tenant_config_update
+
+from .conftest import query_of, relying_party
+from .test_jwt_access_tokens import api_get, fetch_token
+from .test_revocation_and_introspection import introspect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STAFF = Actor.system("tests-staff")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signing_keys():
+    signing_key_forget()
+
+
+@pytest.fixture
+def jwt_tenants(world, actor):
+    """Acme and Bolt both issue JWT access tokens; Bolt gives each user a pairwise ``sub``."""
+    jwt_config = {"access_token_format": "jwt"}
+    tenant_config_update(actor=actor, tenant=world.acme.tenant, config=jwt_config, partial=True)
+    tenant_config_update(
+        actor=actor, tenant=world.bolt.tenant, config={**jwt_config, "subject_type": "pairwise"}, partial=True
+    )
+    return world
+
+
+# --- A resource server, from the published documents alone -----------------------------
+
+
+def published_list(provider) -> dict:
+    response = requests.get(f"{provider.issuer}/o/revoked-tokens/", timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def verified_claims(provider, token: str) -> dict:
+    keys = KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json())
+    decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256"])
+    assert decoded.header["typ"] == "at+jwt"
+    jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": provider.issuer},
+        aud={"essential": True, "value": provider.issuer},
+        exp={"essential": True},
+        iat={"essential": True},
+    ).validate(decoded.claims)
+    return decoded.claims
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def subject_entry_of(listed: dict, claims: dict) -> dict | None:
+    """The list's entry for the token's user at the token's client, found by its digest."""
+    digest = sha256(f"{claims['client_id']}:{claims['sub']}")
+    return next((entry for entry in listed["revoked_subjects"] if entry["client_sub_sha256"] == digest), None)
+
+
+def resource_server_accepts(provider, token: str) -> bool:
+    """What a resource server decides about a verified JWT access token, list in hand."""
+    claims, listed = verified_claims(provider, token), published_list(provider)
+    if claims["jti"] in {entry["jti"] for entry in listed["revoked"]}:
+        return False
+    if sha256(claims["client_id"]) in listed["revoked_client_sha256"]:
+        return False
+    entry = subject_entry_of(listed, claims)
+    # ``iat`` has whole seconds: a token of the very second of the sign-out is refused.
+    return entry is None or claims["iat"] > entry["revoked_before"]
+
+
+def userinfo_status(provider, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.get(provider.endpoint("userinfo_endpoint"), headers=headers, timeout=10).status_code
+
+
+def active(provider, tenant_world, token: str) -> bool:
+    return introspect(provider, tenant_world, token).json()["active"]
+
+
+def after_second(moment: int) -> None:
+    """Wait for the clock to leave ``moment``'s second: a token issued in it is refused."""
+    while int(time.time()) <= moment:
+        time.sleep(0.05)
+
+
+def staff_sign_out_everywhere(provider, client, world, user) -> None:
+    """Staff's admin action, as staff use it."""
+    client.force_login(world.staff)
+    response = client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "sign_out_everywhere", "_selected_action": [user.pk]},
+        HTTP_HOST=urlsplit(provider.issuer).netloc,
+    )
+    assert response.status_code == 302
+
+
+# --- Sign out everywhere ------------------------------------------------------------------
+
+
+def test_signing_out_everywhere_lists_the_users_jwts_and_a_new_sign_in_works(provider, jwt_tenants, sign_in, client):
+    world = jwt_tenants
+    alices = sign_in(world.acme.app, world.alice).token["access_token"]
+    bobs = sign_in(world.acme.app, world.bob).token["access_token"]
+    assert resource_server_accepts(provider, alices)
+    assert active(provider, world.acme, alices) and userinfo_status(provider, alices) == 200
+    assert published_list(provider)["revoked_subjects"] == []
+
+    staff_sign_out_everywhere(provider, client, world, world.alice)
+
+    listed = published_list(provider)
+    claims = verified_claims(provider, alices)
+    entry = subject_entry_of(listed, claims)
+    assert entry is not None and entry["revoked_before"] >= claims["iat"]
+    assert entry["exp"] - entry["revoked_before"] == 3600  # an access token's lifetime
+    assert str(world.alice.uuid) not in str(listed) and world.acme.app.client_id not in str(listed)
+    assert not resource_server_accepts(provider, alices)
+    assert introspect(provider, world.acme, alices).json() == {"active": False}
+    assert userinfo_status(provider, alices) == 401
+    # Bob, at the same app, is not touched.
+    assert resource_server_accepts(provider, bobs) and active(provider, world.acme, bobs)
+
+    after_second(entry["revoked_before"])
+    world.alice.refresh_from_db()  # the session hash the hub now expects
+    again = sign_in(world.acme.app, world.alice).token["access_token"]
+    assert verified_claims(provider, again)["sub"] == claims["sub"]
+    assert resource_server_accepts(provider, again)
+    assert active(provider, world.acme, again) and userinfo_status(provider, again) == 200
+
+
+def test_signing_out_everywhere_reaches_every_tenant_each_by_its_own_sub(provider, jwt_tenants, sign_in):
+    world = jwt_tenants
+    at_acme = sign_in(world.acme.app, world.alice).token["access_token"]
+    at_bolt = sign_in(world.bolt.app, world.alice).token["access_token"]
+    bolt_claims = verified_claims(provider, at_bolt)
+    assert bolt_claims["sub"] != str(world.alice.uuid)  # Bolt's is pairwise
+
+    user_sign_out_everywhere(actor=STAFF, user=world.alice, issuer=provider.issuer)
+
+    listed = published_list(provider)
+    assert subject_entry_of(listed, bolt_claims) is not None
+    # Bolt's entry names the pairwise sub: the uuid at Bolt's client is not what it lists.
+    unlisted = {"client_id": world.bolt.app.client_id, "sub": str(world.alice.uuid)}
+    assert subject_entry_of(listed, unlisted) is None
+    assert not resource_server_accepts(provider, at_acme) and not resource_server_accepts(provider, at_bolt)
+    assert not active(provider, world.bolt, at_bolt)
+
+
+def test_a_code_issued_before_the_sign_out_buys_no_token_after_it(provider, jwt_tenants, browser):
+    world, app = jwt_tenants, jwt_tenants.acme.app
+    rp = relying_party(app)
+    verifier = secrets.token_urlsafe(48)
+    url, _state = rp.create_authorization_url(provider.endpoint("authorization_endpoint"), code_verifier=verifier)
+    answer = browser(world.alice).get(url, allow_redirects=False, timeout=10)
+    code = query_of(answer.headers["Location"])["code"]
+
+    user_sign_out_everywhere(actor=STAFF, user=world.alice, issuer=provider.issuer)
+
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": app.redirect_uris.split()[0],
+        "client_id": app.client_id,
+        "code_verifier": verifier,
+    }
+    response = requests.post(provider.endpoint("token_endpoint"), data=exchange, timeout=10)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    rp.close()
+
+
+def test_machine_tokens_at_the_tenant_api_are_not_touched(provider, jwt_tenants, sign_in):
+    world = jwt_tenants
+    sign_in(world.acme.app, world.alice)
+    machine = fetch_token(provider, world.acme)["access_token"]
+
+    user_sign_out_everywhere(actor=STAFF, user=world.alice, issuer=provider.issuer)
+
+    assert api_get(provider, machine).status_code == 200
+    assert resource_server_accepts(provider, machine)
+
+
+# --- Deactivation ---------------------------------------------------------------------------
+
+
+def test_a_deactivated_users_jwts_are_listed_and_stay_dead_after_reactivation(provider, jwt_tenants, sign_in):
+    world = jwt_tenants
+    alices = sign_in(world.acme.app, world.alice).token["access_token"]
+    carols = sign_in(world.acme.app, world.carol).token["access_token"]
+
+    user_deactivate(actor=STAFF, user=world.alice, issuer=provider.issuer)
+
+    assert not resource_server_accepts(provider, alices)
+    assert introspect(provider, world.acme, alices).json() == {"active": False}
+    assert userinfo_status(provider, alices) == 401
+    assert resource_server_accepts(provider, carols) and active(provider, world.acme, carols)
+
+    # Staff undo it: the account signs in again, its old token stays dead at the hub too.
+    entry = subject_entry_of(published_list(provider), verified_claims(provider, alices))
+    world.alice.is_active = True
+    world.alice.save(update_fields=["is_active"])
+    assert introspect(provider, world.acme, alices).json() == {"active": False}
+    assert userinfo_status(provider, alices) == 401
+    after_second(entry["revoked_before"])
+    again = sign_in(world.acme.app, world.alice).token["access_token"]
+    assert resource_server_accepts(provider, again) and active(provider, world.acme, again)
+
+
+# --- One tenant's entry, and the list itself --------------------------------------------------
+
+
+def test_an_entry_for_one_tenant_leaves_another_tenants_tokens_of_the_same_person_alone(
+    provider, jwt_tenants, sign_in, actor
+):
+    world = jwt_tenants
+    # Both public this time: Alice's sub is the same at both tenants.
+    tenant_config_update(actor=actor, tenant=world.bolt.tenant, config={"subject_type": "public"}, partial=True)
+    at_acme = sign_in(world.acme.app, world.alice).token["access_token"]
+    at_bolt = sign_in(world.bolt.app, world.alice).token["access_token"]
+    bolt_claims = verified_claims(provider, at_bolt)
+    assert verified_claims(provider, at_acme)["sub"] == bolt_claims["sub"]
+
+    revocation.jwt_subjects_revoke(
+        digests=[revocation.subject_digest(client_id=bolt_claims["client_id"], subject=bolt_claims["sub"])]
+    )
+
+    assert not resource_server_accepts(provider, at_bolt) and not active(provider, world.bolt, at_bolt)
+    assert resource_server_accepts(provider, at_acme) and active(provider, world.acme, at_acme)
+
+
+def test_a_sign_out_that_rolls_back_lists_nothing(provider, jwt_tenants, sign_in):
+    world = jwt_tenants
+    alices = sign_in(world.acme.app, world.alice).token["access_token"]
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        user_sign_out_everywhere(actor=STAFF, user=world.alice, issuer=provider.issuer)
+        raise RuntimeError("the outer work failed")
+
+    assert published_list(provider)["revoked_subjects"] == []
+    assert resource_server_accepts(provider, alices) and active(provider, world.acme, alices)
+
+
+def test_a_token_of_the_very_second_is_revoked_and_one_of_the_next_is_not(db):
+    digest = revocation.subject_digest(client_id="app", subject="someone")
+    revoked_before = revocation.jwt_subjects_revoke(digests=[digest])
+    assert revocation.subject_token_revoked(client_id="app", subject="someone", issued=revoked_before)
+    assert not revocation.subject_token_revoked(client_id="app", subject="someone", issued=revoked_before + 1)
+    assert not revocation.subject_token_revoked(client_id="other-app", subject="someone", issued=revoked_before)
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "embedded"])
+def test_entries_leave_the_list_after_an_access_tokens_lifetime(db, monkeypatch, with_redis):
+    if not with_redis:
+        monkeypatch.setattr(revocation, "redis_client", lambda: None)
+    an_hour_ago = time.time() - 3601
+    monkeypatch.setattr(revocation, "time", SimpleNamespace(time=lambda: an_hour_ago))
+    revocation.jwt_subjects_revoke(digests=["old"])
+    monkeypatch.setattr(revocation, "time", time)
+    revocation.jwt_subjects_revoke(digests=["new"])
+    later = revocation.jwt_subjects_revoke(digests=["new"])
+
+    listed = revocation.revocation_list()["revoked_subjects"]
+    assert [entry["client_sub_sha256"] for entry in listed] == ["new"]
+    assert listed[0]["revoked_before"] == later
