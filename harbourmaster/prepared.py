@@ -3,8 +3,9 @@
 Django sends every query with its parameters merged in, so PostgreSQL plans it again on
 each execution. For the refresh grant's two statements (joins and data-modifying CTEs)
 planning cost about four times the execution. A statement run through ``prepared_cursor``
-is prepared once per database connection (psycopg keeps the prepared statements of its
-connection) and then only executed. It still goes through Django's cursor wrapper, so
+is prepared on its connection the first time and then only executed, until the
+connection closes or rolls a transaction back (psycopg then deallocates its prepared
+statements, and the next use prepares again). It goes through Django's cursor wrapper, so
 query logging, ``CaptureQueriesContext`` and database error translation work as usual.
 Off PostgreSQL it is Django's own cursor.
 """
@@ -18,18 +19,24 @@ def _preparing_cursor_class():
     import psycopg
 
     class PreparingCursor(psycopg.Cursor):
-        """Server-side binding, and every statement prepared (psycopg caches them per connection)."""
+        """Server-side binding, and the statement prepared (psycopg keeps it per connection)."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            connection = self.connection
+            # Django keeps psycopg's preparing off (threshold None), and psycopg then refuses
+            # even prepare=True. It is turned on for this statement only: with it on, psycopg
+            # would also count, and keep the text of, every other query Django sends.
+            connection.prepare_threshold = _ONLY_WHEN_ASKED
+            try:
+                return super().execute(query, params, prepare=True, binary=binary)
+            finally:
+                connection.prepare_threshold = None
 
     return PreparingCursor
 
 
 _CURSOR_CLASS = None
-# Django turns psycopg's automatic preparing off (prepare_threshold None), and psycopg then
-# refuses even an explicit prepare=True. A threshold no query reaches prepares only what asks.
-_ONLY_WHEN_ASKED = 2**62
+_ONLY_WHEN_ASKED = 2**62  # a count no query reaches: only what asks is prepared
 
 
 @contextmanager
@@ -42,10 +49,13 @@ def prepared_cursor(using: str):
         return
     if _CURSOR_CLASS is None:
         _CURSOR_CLASS = _preparing_cursor_class()
+    # What Django's own cursor() does first: a connection that died while it was kept
+    # (a database restart, a failover) is replaced, not used for a 500.
+    connection.close_if_health_check_failed()
+    connection.validate_thread_sharing()
     connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        connection.connection.prepare_threshold = _ONLY_WHEN_ASKED
-    raw = _CURSOR_CLASS(connection.connection)
+    with connection.wrap_database_errors:
+        raw = _CURSOR_CLASS(connection.connection)
     wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:
         yield cursor

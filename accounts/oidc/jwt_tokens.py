@@ -158,6 +158,9 @@ class AccessTokenGenerator:
         if algorithm is None:
             return random_token(request)
         issuer = self.request_validator.get_oidc_issuer_endpoint(request)
+        # The audience is the token's RFC 8707 resources as the toolkit will store them:
+        # the parameter as a list, or what the code or refresh token was limited to.
+        self.request_validator._check_and_set_request_resource(request)
         return access_token_sign(_claims(request, issuer), algorithm=algorithm)
 
 

@@ -11,7 +11,8 @@ the model's own fields, and each value is prepared by its field, as the ORM woul
 (decision 26).
 
 Inside an outer transaction (tests, or a caller's ``atomic``) or off PostgreSQL the
-toolkit's own path runs instead: there the row must commit, or roll back, with the rest.
+toolkit's own path runs instead: there the row commits, or rolls back, with the rest, and
+as durably.
 """
 
 from datetime import timedelta
@@ -67,10 +68,9 @@ def client_token_save(*, validator, token: dict, request) -> None:
     model = get_access_token_model()
     using = router.db_for_write(model)
     if not one_round_trip_possible(using):
+        # The caller's transaction commits the row, as durably as the rest of it: relaxing
+        # it here would relax everything else the caller writes.
         with transaction.atomic(using=using):
-            if connections[using].vendor == "postgresql":
-                with connections[using].cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             validator._save_bearer_token(token, request)
         return
     if "scope" not in token:

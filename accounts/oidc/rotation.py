@@ -244,6 +244,7 @@ def _select_statement(names: _Names) -> str:
 def _rotate_statement(names: _Names) -> str:
     """Every step after the guard reads the guard's row (``spent``): no row, no write."""
     refresh, access, claims = get_refresh_token_model(), get_access_token_model(), RequestedUserinfoClaims
+    user = get_user_model()
     refresh_pk, access_pk, revoked = names.pk(refresh), names.pk(access), names.column(refresh, "revoked")
     new_access = _insert(
         names,
@@ -287,7 +288,10 @@ def _rotate_statement(names: _Names) -> str:
         # The guard: only a live token is spent, and only once (RefreshToken.revoke).
         f"WITH spent AS (UPDATE {names.table(refresh)} SET {revoked} = %(now)s, "  # noqa: S608 (names from the models)
         f"{names.column(refresh, 'updated')} = %(now)s, {names.column(refresh, 'access_token')} = NULL "
-        f"WHERE {refresh_pk} = %(refresh_token_id)s AND {revoked} IS NULL RETURNING {refresh_pk}), "
+        f"WHERE {refresh_pk} = %(refresh_token_id)s AND {revoked} IS NULL "
+        # ... and only while its user may still sign in (deactivated since it was read: nothing).
+        f"AND EXISTS (SELECT FROM {names.table(user)} WHERE {names.pk(user)} = %(user_id)s "
+        f"AND {names.column(user, 'is_active')}) RETURNING {refresh_pk}), "
         # Revoking an access token is deleting it (AbstractAccessToken.revoke).
         f"replaced AS (DELETE FROM {names.table(access)} WHERE {access_pk} = %(access_token_id)s "
         f"AND EXISTS (SELECT FROM spent)), "

@@ -79,6 +79,16 @@ def test_a_tenant_that_asks_gets_jwt_access_tokens_a_resource_server_can_verify(
     assert fetch_token(provider, jwt_tenant)["access_token"] != token["access_token"]
 
 
+def test_a_jwt_for_one_resource_names_it_as_its_audience(provider, jwt_tenant):
+    """RFC 8707 and 9068: aud is the resource asked for, whole, as the token's row keeps it."""
+    session = OAuth2Session(jwt_tenant.backend.client_id, jwt_tenant.backend_secret)
+    token = session.fetch_token(
+        provider.endpoint("token_endpoint"), grant_type="client_credentials", resource="https://api.acme.example/"
+    )["access_token"]
+    claims = jwt.decode(token, KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json()))
+    assert claims.claims["aud"] == ["https://api.acme.example/"]
+
+
 def test_tokens_stay_opaque_by_default(provider, world):
     token = fetch_token(provider, world.bolt)["access_token"]
     with pytest.raises((JoseError, ValueError)):

@@ -310,3 +310,22 @@ def test_a_token_spent_between_read_and_rotation_issues_nothing(client, world):
     assert not AccessToken.objects.filter(token_checksum=rotation.token_checksum("a-new-access-token")).exists()
     assert RefreshToken.objects.filter(user=world.alice).count() == 1
     assert not AccessToken.objects.filter(user=world.alice).exists()  # the family was revoked
+
+
+@postgresql_only
+def test_a_user_deactivated_between_read_and_rotation_gets_nothing(client, world):
+    token = sign_in_with(client, world.acme.app, world.alice)
+    found = rotation.refresh_token_found(raw_token=token["refresh_token"], using="default")
+    type(world.alice).objects.filter(pk=world.alice.pk).update(is_active=False)
+    rotated = rotation.refresh_token_rotate(
+        found=found,
+        access_token="a-new-access-token",
+        refresh_token="a-new-refresh-token",
+        scope="openid email",
+        expires=timezone.now() + timedelta(hours=1),
+        resource=[],
+        using="default",
+    )
+    assert rotated is False
+    assert not AccessToken.objects.filter(token_checksum=rotation.token_checksum("a-new-access-token")).exists()
+    assert not RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).exists()
