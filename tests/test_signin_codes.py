@@ -275,9 +275,10 @@ def test_the_login_page_offers_only_the_code_methods_the_tenant_enables(tenant_a
     assert "Email me a sign-in code" in page and "Text me a sign-in code" not in page
 
 
-def test_with_sms_disabled_no_tenant_offers_sms_codes(codes_tenant, make_user, settings, sms_outbox):
+@pytest.mark.parametrize("disabled", ["disabled", "accounts.sms.backends.DisabledBackend"])
+def test_with_sms_disabled_no_tenant_offers_sms_codes(codes_tenant, make_user, settings, sms_outbox, disabled):
     _tenant, next_url = codes_tenant  # its config asks for SMS codes
-    settings.SMS_BACKEND = "disabled"
+    settings.SMS_BACKEND = disabled
     make_user(phone_number="+4915123456789")
     browser = Browser()
     page = browser.get(reverse("account_login"), {"next": next_url}).content.decode()
@@ -417,6 +418,39 @@ def test_the_per_address_ceiling_holds_across_clients(codes_tenant, make_user, s
     # The ceiling is the address's: another number from the same client is not held up.
     response = request_code(Browser(REMOTE_ADDR="192.0.2.99"), next_url, channel="sms", phone="+4915100000000")
     assert response.status_code == 302 and len(texts(sms_outbox)) == 6
+
+
+def test_the_owners_retries_while_the_ceiling_holds_do_not_spend_their_own_budget(codes_tenant, make_user, settings):
+    _tenant, next_url = codes_tenant
+    settings.ACCOUNT_RATE_LIMITS = {
+        **settings.ACCOUNT_RATE_LIMITS,
+        "request_login_code_client": "2/m/key",
+        "request_login_code_address": "3/2s/key",
+    }
+    make_user("dora@example.org")
+    for client in range(3):  # strangers from three networks reach the address's ceiling
+        assert request_code(Browser(REMOTE_ADDR=f"192.0.2.{client + 1}"), next_url, email="dora@example.org").url
+    dora = Browser(REMOTE_ADDR=DORAS_PHONE_NETWORK)
+    for _ in range(3):
+        response = request_code(dora, next_url, email="dora@example.org")
+        assert response.status_code == 200 and "Too many" in alert_of(response)
+    time.sleep(2.1)  # the ceiling frees: Dora's refused tries cost her nothing
+    response = request_code(dora, next_url, email="dora@example.org")
+    assert response.status_code == 302 and response.url.startswith(CONFIRM)
+
+
+def test_behind_proxies_the_client_is_the_forwarded_address(codes_tenant, make_user, settings):
+    """TRUSTED_PROXY_COUNT: every caller arrives from the balancer; X-Forwarded-For says who."""
+    _tenant, next_url = codes_tenant
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code_client": "1/m/key"}
+    make_user("dora@example.org")
+    balancer = "10.0.0.5"
+    stranger = Browser(REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR=STRANGER)
+    assert request_code(stranger, next_url, email="dora@example.org").status_code == 302
+    assert "Too many" in alert_of(request_code(stranger, next_url, email="dora@example.org"))
+    dora = Browser(REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR=DORAS_PHONE_NETWORK)
+    assert request_code(dora, next_url, email="dora@example.org").status_code == 302
 
 
 def test_malformed_requests_count_toward_the_ip_limit(codes_tenant, settings):

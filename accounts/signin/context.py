@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+from accounts.sms.backends import sms_disabled
 from tenants.config import effective_config
 from tenants.models import Client, Tenant
 from tenants.selectors import tenant_effective_config
@@ -26,7 +26,6 @@ from tenants.selectors import tenant_effective_config
 SESSION_KEY = "signin_client_id"
 SESSION_RETURN_KEY = "signin_return_to"  # the authorization request the sign-in goes back to
 REQUEST_ATTRIBUTE = "_signin_context"
-SMS_DISABLED = "disabled"  # SMS_BACKEND of a deployment that sends no text messages
 
 
 def requesting_client(next_url: str | None) -> Client | None:
@@ -99,7 +98,7 @@ def _client_from_session(request: HttpRequest) -> Client | None:
 def _deliverable(config: dict[str, Any]) -> dict[str, Any]:
     """The config as this deployment can serve it: with ``SMS_BACKEND=disabled`` no tenant
     offers SMS codes, whatever it chose (its pages then look as if it had not chosen them)."""
-    if settings.SMS_BACKEND != SMS_DISABLED:
+    if not sms_disabled():
         return config
     methods = [method for method in config["login_methods"] if method != "sms_code"]
     channels = [channel for channel in config["otp"]["channels"] if channel != "sms"]

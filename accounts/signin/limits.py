@@ -25,8 +25,13 @@ PER_ADDRESS = "request_login_code_address"
 def code_request_consume(request: HttpRequest, *, address: str) -> bool:
     """Count one code request for ``address`` (an email address or phone number, lower-cased)
     from this request's client; False when a limit is reached (nothing is sent then)."""
-    # The IP as allauth's per-IP limit sees it (IPv6 cut to its /64, proxies per allauth's
-    # TRUSTED_PROXY_COUNT), so that rotating addresses inside one network buys nothing.
+    # While the address-wide ceiling is reached nothing is counted: the owner's retries then
+    # do not spend their own budget, and they get codes again as soon as the ceiling frees.
+    if not ratelimit.consume(request, action=PER_ADDRESS, key=address, dry_run=True):
+        return False
+    # The IP as allauth's per-IP limit sees it (IPv6 cut to its /64; behind proxies, taken
+    # from X-Forwarded-For per TRUSTED_PROXY_COUNT), so rotating addresses inside one
+    # network buys nothing.
     if not ratelimit.consume(request, action=PER_CLIENT, key=f"{get_ip(request)} {address}"):
         return False
     return ratelimit.consume(request, action=PER_ADDRESS, key=address)

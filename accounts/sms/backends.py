@@ -91,3 +91,9 @@ def sms_backend() -> SmsBackend:
     """The backend ``SMS_BACKEND`` names: ``console``, ``http`` or a dotted class path."""
     name = settings.SMS_BACKEND
     return import_string(BACKENDS.get(name, name))()
+
+
+def sms_disabled() -> bool:
+    """Whether ``SMS_BACKEND`` turns text messages off, by name or by class path."""
+    name = settings.SMS_BACKEND
+    return BACKENDS.get(name, name) == BACKENDS["disabled"]
