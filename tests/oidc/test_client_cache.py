@@ -137,6 +137,10 @@ def test_a_client_token_is_committed_without_waiting_for_the_disk(world):
     writes = [query["sql"] for query in queries.captured_queries if "INSERT INTO" in query["sql"]]
     assert len(writes) == 1 and len(queries.captured_queries) <= 3  # the 2 others read the client
     assert "set_config(" in writes[0] and "synchronous_commit" in writes[0] and ") AS relaxed" in writes[0]
+    # Relaxed for that one transaction only: the connection's later commits wait as usual.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
     # Committed, and seen by another connection, with what the token answer says.
     raw = answer.json()["access_token"]
     with psycopg.connect(**_libpq_params(), autocommit=True) as other:
