@@ -11,6 +11,7 @@ from oauth2_provider.models import get_access_token_model, get_grant_model, get_
 
 from accounts.models import Membership, User
 from accounts.selectors import tenants_related_to_user
+from accounts.services import user_jwt_access_tokens_revoke
 from consents.models import Channel, Consent, ConsentRecord
 from consents.services import consent_grant, consent_withdraw
 from events.services import events_record
@@ -37,9 +38,11 @@ def guest_merge(*, guest: User, into: User, actor: Actor) -> User:
         return guest
     _refuse_unless_mergeable(guest, into)
     told = list(tenants_related_to_user(user=guest))
+    # The guest's JWTs are named by the guest's clients, read off its memberships: listed
+    # before they move to the account.
+    _tokens_revoke(guest)
     _consents_carry(guest=guest, into=into, actor=actor)
     _memberships_carry(guest=guest, into=into)
-    _tokens_revoke(guest)
     guest.merged_into, guest.merged_at, guest.merged_by = into, timezone.now(), str(actor)
     guest.is_active, guest.guest_device_hash = False, None
     guest.save(update_fields=["merged_into", "merged_at", "merged_by", "is_active", "guest_device_hash"])
@@ -121,7 +124,10 @@ def _memberships_carry(*, guest: User, into: User) -> None:
 
 
 def _tokens_revoke(guest: User) -> None:
-    # A tenant app holding the guest's tokens must sign the person in again, as the account.
+    # A tenant app holding the guest's tokens must sign the person in again, as the account;
+    # a resource server checking the guest's JWTs on its own learns it from the revocation
+    # list (decision 27), after commit.
+    user_jwt_access_tokens_revoke(user=guest)
     get_refresh_token_model().objects.filter(user=guest, revoked__isnull=True).update(revoked=timezone.now())
     get_access_token_model().objects.filter(user=guest).delete()
     get_grant_model().objects.filter(user=guest).delete()

@@ -273,11 +273,13 @@ def user_new_checked(*, profile: dict[str, Any]) -> User:
     return user
 
 
-def _jwt_access_tokens_revoke(*, user: User) -> None:
+def user_jwt_access_tokens_revoke(*, user: User) -> None:
     """After commit, list ``user`` at every client that may hold a JWT access token of
     theirs (accounts.oidc.revocation_list): resource servers then refuse every such token
     issued up to that second, the hub's introspection too (decision 27). Before the
-    logout tokens are queued, so an app told of the logout finds the list already says so."""
+    logout tokens are queued, so an app told of the logout finds the list already says so.
+    The clients are those of the user's tenants *now*: call it before memberships move
+    (a guest merge), or the tenants the user leaves are not told."""
     revoke = partial(jwt_subjects_revoke, digests=user_subject_digests(user=user))
     transaction.on_commit(revoke, robust=True)
 
@@ -288,19 +290,31 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
     refuse an inactive user's session), so each tenant app those sessions signed in to gets
     a logout token (Back-Channel Logout, decision 21). ``issuer`` is the one the ID tokens
     named: ``OIDC_ISSUER``, or the request's; without either no logout token can be made.
-    The JWT access tokens the user's apps hold go on the revocation list (decision 27).
+    The user's codes, refresh tokens and access tokens end as at a sign-out everywhere, so
+    reactivating the account does not bring its earlier sign-ins back; the JWT access tokens
+    the user's apps hold go on the revocation list (decision 27).
     """
     if not user.is_active:
         return user
     user.is_active = False
     user.save(update_fields=["is_active", "updated_at"])
-    _jwt_access_tokens_revoke(user=user)
+    # Its tokens end too, so that reactivating the account (after a compromise, say) does
+    # not bring back the sign-ins of before: only new sign-ins count then.
+    _user_tokens_end(user)
+    user_jwt_access_tokens_revoke(user=user)
     issuer = issuer or hub_issuer()
     if issuer is None:
         logger.warning("user %s deactivated without back-channel logout: set OIDC_ISSUER", user.uuid)
     else:
         user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
     return user
+
+
+def _user_tokens_end(user: User) -> None:
+    """Codes not yet exchanged deleted, refresh tokens revoked, access tokens deleted."""
+    get_grant_model().objects.filter(user=user).delete()
+    get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
+    get_access_token_model().objects.filter(user=user).delete()
 
 
 @transaction.atomic
@@ -315,10 +329,8 @@ def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = N
     they are refused too: the app refreshes)."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
-    get_grant_model().objects.filter(user=user).delete()
-    get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
-    get_access_token_model().objects.filter(user=user).delete()
-    _jwt_access_tokens_revoke(user=user)
+    _user_tokens_end(user)
+    user_jwt_access_tokens_revoke(user=user)
     issuer = issuer or hub_issuer()
     if issuer is None:
         logger.warning("user %s signed out everywhere without back-channel logout: set OIDC_ISSUER", user.uuid)

@@ -1,7 +1,8 @@
 """Revoked JWT access tokens, until they would have expired anyway.
 
 A resource server that checks JWT access tokens on its own polls this list (served at
-/o/revoked-tokens/); the hub's own API and introspection honour it too. Three sections:
+/o/revoked-tokens/); the hub's own API, introspection and userinfo honour it too. Three
+sections, the first two public, the third its tenant's own:
 
 - ``revoked``: tokens revoked one by one, by ``jti``, each with its ``exp``. Each entry is
   kept twice in the cache: a key per ``jti`` (read by the API in the same round trip as
@@ -13,20 +14,24 @@ A resource server that checks JWT access tokens on its own polls this list (serv
   entry per client they may hold tokens of, named by the SHA-256 of
   ``client_id ":" sub`` (the ``sub`` that client's tokens carry, pairwise or not), with
   ``revoked_before``: every token of that client and subject whose ``iat`` is at or
-  before it is dead. Kept, like the rest, in a key per entry for the hub's own checks
-  and, with Redis, a sorted set scored by ``revoked_before``, for an access token's
-  lifetime (``exp``: when the entry leaves the list).
+  before it is dead. Both inputs of the digest can be known to another tenant, so the
+  section is listed only to a confidential client of the tenant it concerns (HTTP
+  Basic), with that tenant's entries only. Kept, like the rest, in a key per entry for
+  the hub's own checks and, with Redis, a sorted set per tenant scored by
+  ``revoked_before`` (the embedded default: a dict per tenant in the cache), for an
+  access token's lifetime (``exp``: when the entry leaves the list).
 """
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from django.core.cache import cache
 from django.db.models import Q
 from django.http import JsonResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views.generic import View
 from oauth2_provider.compat import login_not_required
@@ -34,9 +39,14 @@ from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import Membership, User
 from accounts.oidc.claims import subject_for
-from harbourmaster.api.throttling import redis_client
+from harbourmaster.api.throttling import (
+    failed_authentication_key,
+    failed_authentication_note,
+    failed_authentication_wait,
+    redis_client,
+)
 from tenants.models import Client, Tenant
-from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY
+from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY, client_cached
 
 LIST_KEY = "oauth-revoked-jtis"
 SUBJECTS_LIST_KEY = "oauth-revoked-subjects"
@@ -107,11 +117,13 @@ def revoked_client_digests() -> list[str]:
 
 
 def subject_digest(*, client_id: str, subject: str) -> str:
-    """How the public list names a user at a client: the SHA-256 of ``client_id:sub``, both
-    read off the token. Bound to the client, so an entry never reaches another tenant's
-    tokens of the same person (a public ``sub`` is the same at every tenant), and a
-    stranger cannot tell whom it names. A hub ``sub`` never holds a colon (a UUID or a
-    pairwise base64url value), so no two pairs make the same string."""
+    """How the list names a user at a client: the SHA-256 of ``client_id:sub``, both read
+    off the token. Bound to the client, so an entry never reaches another tenant's tokens
+    of the same person (a public ``sub`` is the same at every tenant). Both inputs can be
+    known to another tenant (a client id is in every authorization URL, a public ``sub``
+    is the user's uuid everywhere), so the digest hides nothing by itself: entries are
+    published to their own tenant only (``revocation_list``). A hub ``sub`` never holds a
+    colon (a UUID or a pairwise base64url value), so no two pairs make the same string."""
     return hashlib.sha256(f"{client_id}:{subject}".encode()).hexdigest()
 
 
@@ -119,48 +131,60 @@ def revoked_subject_cache_key(digest: str) -> str:
     return f"oauth-revoked-subject:{digest}"
 
 
+def _subjects_list_key(tenant_id: int) -> str:
+    # One list per tenant: its clients read theirs without anyone else's.
+    return f"{SUBJECTS_LIST_KEY}:{tenant_id}"
+
+
 def _subject_entry_seconds() -> int:
     # The longest any token issued before the entry can still live.
     return oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
 
 
-def user_subject_digests(*, user: User) -> list[str]:
+def user_subject_digests(*, user: User) -> dict[int, list[str]]:
     """The list's names for ``user`` at every client that signs users in, of every tenant
-    the user is a member of (a sign-in makes the user one). The clients are read from the
-    tenants, not from the user's token rows: rotation, revocation and the admin delete
-    rows of JWTs that stay valid at resource servers."""
+    the user is a member of (a sign-in makes the user one), by tenant id. The clients are
+    read from the tenants, not from the user's token rows: rotation, revocation and the
+    admin delete rows of JWTs that stay valid at resource servers."""
     tenant_ids = Membership.all_tenants.filter(user=user).values("tenant_id")
     clients = Client.objects.filter(tenant_id__in=tenant_ids).exclude(
         authorization_grant_type=Client.GRANT_CLIENT_CREDENTIALS  # a machine token's sub is its client
     )
     subjects: dict[int, str] = {}
-    digests = set()
+    digests: dict[int, set[str]] = {}
     for client in clients.select_related("tenant").order_by("pk"):
         if client.tenant_id not in subjects:
             subjects[client.tenant_id] = subject_for(user=user, tenant=client.tenant)
-        digests.add(subject_digest(client_id=client.client_id, subject=subjects[client.tenant_id]))
-    return sorted(digests)
+        digest = subject_digest(client_id=client.client_id, subject=subjects[client.tenant_id])
+        digests.setdefault(client.tenant_id, set()).add(digest)
+    return {tenant_id: sorted(named) for tenant_id, named in digests.items()}
 
 
-def jwt_subjects_revoke(*, digests: Iterable[str]) -> int:
-    """List ``digests`` as revoked now: every token they name issued at or before this
-    second (``iat`` has whole seconds, so a token of the same second is refused too).
-    Call after commit: a sign-out that rolls back must not end the user's tokens.
-    Returns ``revoked_before``."""
+def jwt_subjects_revoke(*, digests: Mapping[int, Iterable[str]]) -> int:
+    """List ``digests`` (by tenant id) as revoked now: every token they name issued at or
+    before this second (``iat`` has whole seconds, so a token of the same second is
+    refused too). Call after commit: a sign-out that rolls back must not end the user's
+    tokens. Returns ``revoked_before``."""
     revoked_before = int(time.time())
-    entries = dict.fromkeys(digests, revoked_before)
+    entries = {tenant_id: dict.fromkeys(named, revoked_before) for tenant_id, named in digests.items()}
+    entries = {tenant_id: named for tenant_id, named in entries.items() if named}
     if not entries:
         return revoked_before
     lifetime = _subject_entry_seconds() + 1
-    cache.set_many({revoked_subject_cache_key(digest): revoked_before for digest in entries}, lifetime)
+    every = {digest for named in entries.values() for digest in named}
+    cache.set_many({revoked_subject_cache_key(digest): revoked_before for digest in every}, lifetime)
     client = redis_client()
-    if client is None:  # the embedded default: one process, one local list
-        cache.set(SUBJECTS_LIST_KEY, {**_subjects_live(cache.get(SUBJECTS_LIST_KEY, {})), **entries}, None)
+    if client is None:  # the embedded default: one process, one local list per tenant
+        for tenant_id, named in entries.items():
+            key = _subjects_list_key(tenant_id)
+            cache.set(key, {**_subjects_live(cache.get(key, {})), **named}, None)
         return revoked_before
-    key = cache.make_and_validate_key(SUBJECTS_LIST_KEY)
     pipeline = client.pipeline(transaction=False)
-    pipeline.zadd(key, entries, gt=True)  # a later sign-out moves the moment on, never back
-    pipeline.zremrangebyscore(key, "-inf", f"({time.time() - _subject_entry_seconds()}")
+    for tenant_id, named in entries.items():
+        key = cache.make_and_validate_key(_subjects_list_key(tenant_id))
+        pipeline.zadd(key, named, gt=True)  # a later sign-out moves the moment on, never back
+        pipeline.zremrangebyscore(key, "-inf", f"({time.time() - _subject_entry_seconds()}")
+        pipeline.expire(key, lifetime)  # a tenant whose users stop signing out leaves nothing behind
     pipeline.execute()
     return revoked_before
 
@@ -170,13 +194,15 @@ def _subjects_live(listed: dict[str, int]) -> dict[str, int]:
     return {digest: revoked_before for digest, revoked_before in listed.items() if revoked_before >= oldest}
 
 
-def revoked_subjects() -> dict[str, int]:
-    """Every listed subject digest whose tokens may still live, with its ``revoked_before``."""
+def revoked_subjects(*, tenant_id: int) -> dict[str, int]:
+    """Every subject digest listed for ``tenant_id``'s clients whose tokens may still live,
+    with its ``revoked_before``."""
+    key = _subjects_list_key(tenant_id)
     client = redis_client()
     if client is None:
-        return _subjects_live(cache.get(SUBJECTS_LIST_KEY, {}))
+        return _subjects_live(cache.get(key, {}))
     oldest = time.time() - _subject_entry_seconds()
-    found = client.zrangebyscore(cache.make_and_validate_key(SUBJECTS_LIST_KEY), oldest, "+inf", withscores=True)
+    found = client.zrangebyscore(cache.make_and_validate_key(key), oldest, "+inf", withscores=True)
     return {digest.decode(): int(revoked_before) for digest, revoked_before in found}
 
 
@@ -187,29 +213,97 @@ def subject_token_revoked(*, client_id: str, subject: str, issued: int) -> bool:
     return revoked_before is not None and issued <= revoked_before
 
 
-def revocation_list() -> dict:
-    """The published document; ``generated_at`` and every time in it are Unix seconds."""
+def revocation_list(*, tenant_id: int | None = None) -> dict:
+    """The published document; ``generated_at`` and every time in it are Unix seconds.
+
+    Everyone gets the ``jti`` and client sections. ``revoked_subjects`` is there only for
+    a tenant's own client (``tenant_id``), and holds that tenant's entries only: without
+    it the key is absent, not an empty list, so a resource server that forgot its
+    credentials fails loudly instead of believing nobody was signed out."""
     listed = revoked_jtis()
-    subjects = revoked_subjects()
-    lifetime = _subject_entry_seconds()
-    return {
+    document = {
         "generated_at": int(time.time()),
         "revoked": [{"jti": jti, "exp": expires} for jti, expires in sorted(listed.items())],
         "revoked_client_sha256": revoked_client_digests(),
-        "revoked_subjects": [
-            {"client_sub_sha256": digest, "revoked_before": revoked_before, "exp": revoked_before + lifetime}
-            for digest, revoked_before in sorted(subjects.items())
-        ],
     }
+    if tenant_id is not None:
+        lifetime = _subject_entry_seconds()
+        document["revoked_subjects"] = [
+            {"client_sub_sha256": digest, "revoked_before": revoked_before, "exp": revoked_before + lifetime}
+            for digest, revoked_before in sorted(revoked_subjects(tenant_id=tenant_id).items())
+        ]
+    return document
+
+
+# --- Who asks: a tenant's confidential client, or anyone ----------------------------------
+
+
+class _Refused(Exception):
+    """Credentials were sent and are not a usable confidential client's."""
+
+
+class _Throttled(Exception):
+    def __init__(self, wait: int):
+        self.wait = wait
+
+
+def _caller_tenant_id(request) -> int | None:
+    """The tenant whose client authenticated with HTTP Basic (RFC 6749, 2.3.1), or None
+    for a caller that sent no credentials. Never from the query string: secrets do not
+    belong in URLs (they end up in logs). An address that keeps failing is refused before
+    its secrets are even checked, with the tenant API's budget for strangers."""
+    authorization = request.META.get("HTTP_AUTHORIZATION")
+    if not authorization:
+        return None
+    # validators imports this module (the hub's own checks): imported here, not above.
+    from accounts.oidc.validators import client_credentials_of
+
+    ip_address = request.META.get("REMOTE_ADDR", "")
+    wait = failed_authentication_wait(cache.get(failed_authentication_key(ip_address)))
+    if wait is not None:
+        raise _Throttled(wait)
+    credentials = client_credentials_of(authorization, None, None)
+    found = client_cached(client_id=credentials[0]) if credentials else None
+    if (
+        found is None
+        or found.client.client_type != Client.CLIENT_CONFIDENTIAL
+        or not found.secret_matches(credentials[1])  # False for a disabled client or suspended tenant
+    ):
+        failed_authentication_note(ip_address)
+        raise _Refused()
+    return found.client.tenant_id
+
+
+def _refusal(status: int, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": "invalid_client"} if status == 401 else {"error": "slow_down"}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @method_decorator(login_not_required, name="dispatch")
 class RevocationListView(View):
-    """Public, like the JWKS: a ``jti`` is random and says nothing about its holder, and
-    clients and subjects are named by digests only."""
+    """Public, like the JWKS, for the ``jti`` and client sections: a ``jti`` is random and
+    says nothing about its holder, and clients are named by digests only. The subject
+    section is a tenant's own: a client of it authenticates (HTTP Basic) to read it.
+
+    Caches: the public answer may be kept by anyone for ``LIST_MAX_AGE_SECONDS``; a
+    tenant's answer by nobody (``no-store``), and both say ``Vary: Authorization``, so no
+    cache hands one caller's document to another."""
 
     def get(self, request, *args, **kwargs):
-        response = JsonResponse(revocation_list())
-        response["Cache-Control"] = f"public, max-age={LIST_MAX_AGE_SECONDS}"
-        response["Access-Control-Allow-Origin"] = "*"
+        try:
+            tenant_id = _caller_tenant_id(request)
+        except _Throttled as throttled:
+            return _refusal(429, **{"Retry-After": str(throttled.wait)})
+        except _Refused:
+            return _refusal(401, **{"WWW-Authenticate": 'Basic realm="harbourmaster"'})
+        response = JsonResponse(revocation_list(tenant_id=tenant_id))
+        patch_vary_headers(response, ["Authorization"])
+        if tenant_id is None:
+            response["Cache-Control"] = f"public, max-age={LIST_MAX_AGE_SECONDS}"
+            response["Access-Control-Allow-Origin"] = "*"
+        else:
+            response["Cache-Control"] = "no-store"
         return response

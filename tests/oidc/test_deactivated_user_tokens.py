@@ -42,6 +42,21 @@ def test_a_deactivated_users_tokens_stop_working_everywhere(provider, world, sig
     assert refresh(provider, world.acme.app, bobs.token["refresh_token"]).status_code == 200
 
 
+def test_reactivating_an_account_does_not_bring_back_its_earlier_sign_ins(provider, world, sign_in):
+    """After a compromise staff deactivate, reset and reactivate: the attacker's tokens stay dead."""
+    earlier = sign_in(world.acme.app, world.alice)
+
+    user_deactivate(actor=STAFF, user=world.alice, issuer=provider.issuer)
+    world.alice.is_active = True
+    world.alice.save(update_fields=["is_active"])
+
+    refused = refresh(provider, world.acme.app, earlier.token["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert userinfo(provider, earlier.token["access_token"]).status_code == 401
+    again = sign_in(world.acme.app, world.alice)  # a new sign-in works
+    assert refresh(provider, world.acme.app, again.token["refresh_token"]).status_code == 200
+
+
 def test_a_code_issued_before_deactivation_cannot_be_exchanged(provider, world, browser):
     app = world.acme.app
     rp = relying_party(app)
