@@ -44,7 +44,7 @@ def client_active_secrets(*, client: Client) -> list[ClientSecret]:
 CLIENT_CACHE_SECONDS = 300
 ACCESS_TOKEN_CACHE_SECONDS = 300
 TOMBSTONE_SECONDS = 60
-_TOMBSTONE = "forgotten"
+TOMBSTONE = "forgotten"  # what a forgotten entry holds (readers: harbourmaster.api.throttling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +203,7 @@ def access_token_with_client(
 def _bury(keys: list[str]) -> None:
     if not keys:
         return
-    tombstones = dict.fromkeys(keys, _TOMBSTONE)
+    tombstones = dict.fromkeys(keys, TOMBSTONE)
 
     def write() -> None:
         cache.set_many(tombstones, TOMBSTONE_SECONDS)

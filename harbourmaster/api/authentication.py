@@ -6,7 +6,9 @@ client-credentials grant. The token names the client; the client names the tenan
 A call costs one cache round trip when its token was seen before by this process: the
 token (its presence says it is not revoked), its client (with the tenant's status and
 config) and the address's bad-token count come back in one MGET. Revocation, disabling
-and suspension write over those entries (tenants.selectors), so they apply at once.
+and suspension write over those entries (tenants.selectors), so they apply at once. The
+same round trip counts the call against its rate limits only if it will be served
+(harbourmaster.api.throttling): a revoked token replayed spends no tenant's budget.
 """
 
 from django.core.cache import cache
@@ -20,6 +22,7 @@ from harbourmaster.api.caller import ApiCaller
 from harbourmaster.api.throttling import (
     Counted,
     cache_read_counting,
+    counted_undo,
     failed_authentication_key,
     failed_authentication_note,
     failed_authentication_wait,
@@ -51,14 +54,24 @@ def _raw_token(header: list[bytes]) -> str | None:
         return None
 
 
-def _read(keys: list[str], failures_key: str, client_id: str | None = None) -> tuple[dict, Counted | None]:
-    """One MGET (counting the call too, if the client is known); refused at once if the
-    address behind ``failures_key`` spent its budget."""
-    found, counted = cache_read_counting(keys, client_id)
+def _read(keys: list[str], failures_key: str, client_id: str | None = None, **must) -> tuple[dict, Counted | None]:
+    """One MGET (counting the call too, if the client is known and the token is not seen
+    revoked: ``must``, see cache_read_counting); refused at once if the address behind
+    ``failures_key`` spent its budget."""
+    found, counted = cache_read_counting(keys, client_id, failures_key=failures_key, **must)
     wait = failed_authentication_wait(found.get(failures_key))
     if wait is not None:
         raise exceptions.Throttled(wait=wait)
     return found, counted
+
+
+def _served(caller: "ApiCaller | None", counted: Counted | None) -> "ApiCaller | None":
+    """Give back a count taken with the read for a call refused after it (a client disabled,
+    a tenant suspended, a token expired: what the script cannot see), or counted for
+    other counters than the caller's, which the throttle then counts itself."""
+    if counted is not None and (caller is None or caller.counted is not counted):
+        counted_undo(counted)
+    return caller
 
 
 def _api_caller(cached, scope: str, token_id: int | None, counted: Counted | None) -> ApiCaller:
@@ -97,9 +110,15 @@ class ClientTokenAuthentication(BaseAuthentication):
         token_key = access_token_cache_key(checksum)
         known_client = client_of_token_known(checksum)
         keys = [failures_key, token_key] + ([client_cache_key(known_client)] if known_client else [])
-        found, counted = _read(keys, failures_key, known_client)
+        found, counted = _read(keys, failures_key, known_client, live_key=token_key)
+        return _served(self._token_caller(raw_token, checksum, found, counted, known_client), counted)
+
+    def _token_caller(
+        self, raw_token: str | None, checksum: str, found: dict, counted: Counted | None, known_client: str | None
+    ) -> "ApiCaller | None":
         if raw_token is None:
             return None
+        token_key = access_token_cache_key(checksum)
         token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
         if token is None or token.expired or token.user_id is not None:
             return None
@@ -119,12 +138,14 @@ class ClientTokenAuthentication(BaseAuthentication):
             _read([failures_key], failures_key)
             return None
         revoked_key, client_key = revoked_jti_cache_key(claims.jti), client_cache_key(claims.client_id)
-        found, counted = _read([failures_key, revoked_key, client_key], failures_key, claims.client_id)
+        found, counted = _read(
+            [failures_key, revoked_key, client_key], failures_key, claims.client_id, absent_key=revoked_key
+        )
         if revoked_key in found:
             return None
         cached = client_from_cache_entry(client_id=claims.client_id, entry=found.get(client_key))
         if cached is None or not cached.usable:
-            return None
+            return _served(None, counted)
         return _api_caller(cached, claims.scope, None, counted)
 
     def authenticate_header(self, request):

@@ -3,7 +3,10 @@
 Both counters of a request are counted in one round trip (a pipeline of INCR and EXPIRE
 NX per key), in fixed one-minute windows, so all web processes count against the same
 budget. Once a process knows a token's client, that round trip is the one that reads the
-token (``cache_read_counting``): a call the token then fails still counts. The limits come from the tenant's config, which arrives with the cached client
+token (``cache_read_counting``), and it counts only a call it can see will be served: not
+one from an address over its bad-token budget, nor one whose token is revoked, or else a
+leaked token replayed would spend its tenant's budget for every healthy client. The
+limits come from the tenant's config, which arrives with the cached client
 (``ApiCaller.tenant_config``): no read of its own. Without Redis (the embedded default)
 the counters live in the process's local-memory cache.
 """
@@ -19,6 +22,7 @@ from django.core.cache.backends.redis import RedisSerializer
 from rest_framework.throttling import BaseThrottle
 
 from harbourmaster.api.caller import ApiCaller
+from tenants.selectors import TOMBSTONE
 
 WINDOW_SECONDS = 60
 _SERIALIZER = RedisSerializer()
@@ -91,11 +95,18 @@ def _counters_remember(caller: ApiCaller) -> None:
 
 # Reads the cache keys and counts the call in one command: a pipeline of MGET, INCR and
 # EXPIRE NX cost the client as much packing and parsing as the rest of a small API call.
-# KEYS: the cache keys to read, then the counters; ARGV: how many keys to read, the
-# counters' lifetime. Answers the values read (false for a miss), then the counts.
+# KEYS: the cache keys to read, then the counters. ARGV: how many keys to read, the
+# counters' lifetime, then what must hold for the call to be counted, each by its index
+# among the keys read (0 for none): the address's bad-token count, under the budget; the
+# token's entry, present and not the tombstone; the revoked-jti key, absent. Answers the
+# values read (false for a miss), then the counts; the values alone if not counted.
 _READ_COUNTING_SCRIPT = """
 local read = tonumber(ARGV[1])
 local answer = redis.call('MGET', unpack(KEYS, 1, read))
+local failures, live, absent = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[7])
+if failures > 0 and (tonumber(answer[failures]) or 0) >= tonumber(ARGV[4]) then return answer end
+if live > 0 and (not answer[live] or answer[live] == ARGV[6]) then return answer end
+if absent > 0 and answer[absent] then return answer end
 for index = read + 1, #KEYS do
   local count = redis.call('INCR', KEYS[index])
   if count == 1 then redis.call('EXPIRE', KEYS[index], ARGV[2]) end
@@ -103,6 +114,8 @@ for index = read + 1, #KEYS do
 end
 return answer
 """
+# A buried entry as the cache stores it, pickled (the cache's serializer, its default protocol).
+_TOMBSTONE_STORED = _SERIALIZER.dumps(TOMBSTONE)
 
 
 @functools.cache
@@ -110,21 +123,61 @@ def _read_counting_script():
     return redis_client().register_script(_READ_COUNTING_SCRIPT)
 
 
-def cache_read_counting(keys: list[str], client_id: str | None) -> tuple[dict, Counted | None]:
+def _index_of(keys: list[str], key: str | None) -> int:
+    """The script's (one-based) index of ``key`` among the keys read; 0 for none."""
+    return keys.index(key) + 1 if key is not None else 0
+
+
+def cache_read_counting(
+    keys: list[str],
+    client_id: str | None,
+    *,
+    failures_key: str,
+    live_key: str | None = None,
+    absent_key: str | None = None,
+) -> tuple[dict, Counted | None]:
     """``cache.get_many(keys)``, and, when this process knows the client's counters, the
-    call counted in the same round trip (one script: MGET, then INCR and EXPIRE per counter)."""
+    call counted in the same round trip (one script: MGET, then INCR and EXPIRE per counter).
+
+    Not counted (None) if the address behind ``failures_key`` spent its bad-token budget,
+    ``live_key`` is missing or buried, or ``absent_key`` is present: such a call is refused,
+    or, if the database then finds it valid, counted by the throttle in a round trip of its own.
+    """
     names = _COUNTERS_OF_CLIENT.get(client_id) if client_id else None
     if names is None or redis_client() is None:
         return cache.get_many(keys), None
     window_start = _window()[0]
     counters = [cache.make_and_validate_key(_counter_key(name, window_start)) for name in names]
     answer = _read_counting_script()(
-        keys=[cache.make_and_validate_key(key) for key in keys] + counters, args=[len(keys), WINDOW_SECONDS * 2]
+        keys=[cache.make_and_validate_key(key) for key in keys] + counters,
+        args=[
+            len(keys),
+            WINDOW_SECONDS * 2,
+            _index_of(keys, failures_key),
+            settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE,
+            _index_of(keys, live_key),
+            _TOMBSTONE_STORED,
+            _index_of(keys, absent_key),
+        ],
     )
     values, counts = answer[: len(keys)], answer[len(keys) :]
     # Stored as the cache stores them: an int bare, anything else pickled.
     found = {key: _SERIALIZER.loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
-    return found, Counted(window_start, names, tuple(counts))
+    return found, Counted(window_start, names, tuple(counts)) if counts else None
+
+
+def counted_undo(counted: Counted) -> None:
+    """Take back a call counted with its token's read that is refused after all (its client
+    disabled or its tenant suspended, which only the unpickled client entry says). Rare, so
+    one more round trip there beats unpickling in the script on every call."""
+    client = redis_client()
+    pipeline = client.pipeline(transaction=False)
+    for name in counted.names:
+        full_key = cache.make_and_validate_key(_counter_key(name, counted.window_start))
+        pipeline.decr(full_key)
+        # Should the counter have expired meanwhile, the DECR's new key must not live forever.
+        pipeline.expire(full_key, WINDOW_SECONDS * 2, nx=True)
+    pipeline.execute()
 
 
 def _count(key: str, window_start: int) -> int:
