@@ -193,9 +193,9 @@ def copy_floor(count: int) -> float:
             "accounts_user (id, uuid, password, email, kind, is_superuser, email_verified, phone_number_verified, "
             "given_name, family_name, middle_name, nickname, preferred_username, gender, zoneinfo, locale, picture, "
             "website, profile, address_street, address_locality, address_region, address_postal_code, "
-            "address_country, is_staff, is_active, date_joined, updated_at, merged_by)": (
+            "address_country, is_staff, is_active, date_joined, updated_at, merged_by, session_generation)": (
                 f"{i}\t{u}\t!x\t{tag}-{n}@example.org\tregistered\tf\tf\tf\tGiven{n}\tFamily{n % 5000}"
-                f"\t\t\t\t\t\t\t\t\t\t\t\t\t\tDE\tf\tt\t{stamp}\t{stamp}\t\n"
+                f"\t\t\t\t\t\t\t\t\t\t\t\t\t\tDE\tf\tt\t{stamp}\t{stamp}\t\t0\n"
                 for n, (i, u) in enumerate(zip(ids, uuids, strict=True))
             ),
             "accounts_membership (tenant_id, user_id, external_id, source, created_at)": (
