@@ -23,14 +23,17 @@ def _preparing_cursor_class():
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
             connection = self.connection
-            # Django keeps psycopg's preparing off (threshold None), and psycopg then refuses
-            # even prepare=True. It is turned on for this statement only: with it on, psycopg
-            # would also count, and keep the text of, every other query Django sends.
-            connection.prepare_threshold = _ONLY_WHEN_ASKED
+            # Django keeps psycopg's preparing off (threshold None, unless OPTIONS set one),
+            # and psycopg then refuses even prepare=True. It is turned on for this statement
+            # only: with it on, psycopg would also count, and keep the text of, every other
+            # query Django sends.
+            configured = connection.prepare_threshold
+            if configured is None:
+                connection.prepare_threshold = _ONLY_WHEN_ASKED
             try:
                 return super().execute(query, params, prepare=True, binary=binary)
             finally:
-                connection.prepare_threshold = None
+                connection.prepare_threshold = configured
 
     return PreparingCursor
 

@@ -31,6 +31,7 @@ print(json.dumps({
     "CACHE": s.CACHES["default"]["BACKEND"], "EAGER": s.CELERY_TASK_ALWAYS_EAGER,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE, "SECURE_SSL_REDIRECT": s.SECURE_SSL_REDIRECT,
     "SMS_BACKEND": s.SMS_BACKEND, "MAIL_BACKEND": s.MAILERS["default"]["BACKEND"],
+    "TRUSTED_PROXY_COUNT": s.ALLAUTH_TRUSTED_PROXY_COUNT,
 }))
 """
 
@@ -290,3 +291,8 @@ def test_every_pinned_dependency_is_explained_in_the_readme():
 
     assert "Django" in pinned
     assert sorted(pinned - table_rows) == []
+
+
+def test_the_proxy_count_reaches_the_sign_in_limits(tmp_path):
+    assert settings_of(boot(tmp_path))["TRUSTED_PROXY_COUNT"] == 0
+    assert settings_of(boot(tmp_path, TRUSTED_PROXY_COUNT="2"))["TRUSTED_PROXY_COUNT"] == 2

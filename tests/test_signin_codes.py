@@ -453,6 +453,19 @@ def test_behind_proxies_the_client_is_the_forwarded_address(codes_tenant, make_u
     assert request_code(dora, next_url, email="dora@example.org").status_code == 302
 
 
+def test_a_forwarded_for_shorter_than_the_proxy_count_is_no_500(codes_tenant, make_user, settings):
+    """A caller who reached the hub around its balancer is counted by the peer address."""
+    _tenant, next_url = codes_tenant
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code_client": "1/m/key"}
+    make_user("dora@example.org")
+    stranger = Browser(REMOTE_ADDR=STRANGER, HTTP_X_FORWARDED_FOR="192.0.2.1")
+    assert request_code(stranger, next_url, email="dora@example.org").status_code == 302
+    # Counted by the peer: another claimed address from it buys nothing.
+    other_claim = Browser(REMOTE_ADDR=STRANGER, HTTP_X_FORWARDED_FOR="192.0.2.2")
+    assert "Too many" in alert_of(request_code(other_claim, next_url, email="dora@example.org"))
+
+
 def test_malformed_requests_count_toward_the_ip_limit(codes_tenant, settings):
     _tenant, next_url = codes_tenant
     settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "request_login_code": "3/m/ip"}

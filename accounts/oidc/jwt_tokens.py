@@ -173,9 +173,11 @@ def _verifying_key(kid: str) -> _VerifyingKey | None:
     return _verifying[kid]
 
 
-def access_token_verify(token: str, *, issuer: str) -> AccessTokenClaims | None:
+def access_token_verify(token: str, *, issuer: str, for_the_hub: bool = True) -> AccessTokenClaims | None:
     """The claims of a live JWT access token the hub signed for ``issuer``, else None.
 
+    ``for_the_hub``: only a token whose audience is the hub itself (its API, userinfo); a
+    token the hub issued for other resources (RFC 8707) is genuine too, and can be revoked.
     Revocation is not checked here: the caller asks the revocation list, together with
     whatever else it reads (one round trip).
     """
@@ -188,7 +190,7 @@ def access_token_verify(token: str, *, issuer: str) -> AccessTokenClaims | None:
         claims = json.loads(_JWS.decode_complete(token, key.key, algorithms=[key.algorithm])["payload"])
     except (InvalidTokenError, ValueError, TypeError):
         return None
-    return _checked(claims, issuer)
+    return _checked(claims, issuer, for_the_hub)
 
 
 def access_token_issued_at(token: str) -> int | None:
@@ -201,7 +203,7 @@ def access_token_issued_at(token: str) -> int | None:
         return None
 
 
-def _checked(claims: Any, issuer: str) -> AccessTokenClaims | None:
+def _checked(claims: Any, issuer: str, for_the_hub: bool) -> AccessTokenClaims | None:
     if not isinstance(claims, dict) or claims.get("iss") != issuer:
         return None
     audience = claims.get("aud")
@@ -218,6 +220,6 @@ def _checked(claims: Any, issuer: str) -> AccessTokenClaims | None:
         )
     except (KeyError, TypeError, ValueError):
         return None
-    if found.expires <= time.time() or issuer not in found.audience:
+    if found.expires <= time.time() or (for_the_hub and issuer not in found.audience):
         return None
     return found

@@ -249,29 +249,31 @@ class _Throttled(Exception):
 
 def _caller_tenant_id(request) -> int | None:
     """The tenant whose client authenticated with HTTP Basic (RFC 6749, 2.3.1), or None
-    for a caller that sent no credentials. Never from the query string: secrets do not
-    belong in URLs (they end up in logs). An address that keeps failing is refused before
-    its secrets are even checked, with the tenant API's budget for strangers."""
-    authorization = request.META.get("HTTP_AUTHORIZATION")
-    if not authorization:
+    for a caller that sent no client credentials (a bearer token is none). Never from the
+    query string: secrets do not belong in URLs (they end up in logs). Valid credentials
+    always get their answer; an address that keeps failing is told to wait, with the
+    tenant API's budget for strangers, but only for its failures: behind a balancer
+    every caller shares one address, and a stranger's guesses must not hold up a tenant."""
+    authorization = request.META.get("HTTP_AUTHORIZATION") or ""
+    if authorization.split(" ", 1)[0].lower() != "basic":
         return None
     # validators imports this module (the hub's own checks): imported here, not above.
     from accounts.oidc.validators import client_credentials_of
 
-    ip_address = request.META.get("REMOTE_ADDR", "")
-    wait = failed_authentication_wait(cache.get(failed_authentication_key(ip_address)))
-    if wait is not None:
-        raise _Throttled(wait)
     credentials = client_credentials_of(authorization, None, None)
     found = client_cached(client_id=credentials[0]) if credentials else None
     if (
-        found is None
-        or found.client.client_type != Client.CLIENT_CONFIDENTIAL
-        or not found.secret_matches(credentials[1])  # False for a disabled client or suspended tenant
+        found is not None
+        and found.client.client_type == Client.CLIENT_CONFIDENTIAL
+        and found.secret_matches(credentials[1])  # False for a disabled client or suspended tenant
     ):
-        failed_authentication_note(ip_address)
-        raise _Refused()
-    return found.client.tenant_id
+        return found.client.tenant_id
+    ip_address = request.META.get("REMOTE_ADDR", "")
+    wait = failed_authentication_wait(cache.get(failed_authentication_key(ip_address)))
+    failed_authentication_note(ip_address)
+    if wait is not None:
+        raise _Throttled(wait)
+    raise _Refused()
 
 
 def _refusal(status: int, **headers: str) -> JsonResponse:

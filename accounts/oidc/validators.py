@@ -66,7 +66,7 @@ def client_credentials_of(
 ) -> tuple[str, str] | None:
     """The client's id and secret, from HTTP Basic if sent (RFC 6749, 2.3.1), else the body."""
     scheme, separator, basic = (authorization or "").partition(" ")
-    if scheme != "Basic" or not separator:
+    if scheme.lower() != "basic" or not separator:  # the scheme's letter case is free (RFC 7617)
         if client_id and client_secret:
             return client_id, client_secret
         return None
@@ -220,7 +220,8 @@ class HubOAuth2Validator(OAuth2Validator):
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
         access_token_cache_forget(raw_token=token)
         if looks_like_jwt(token):
-            claims = access_token_verify(token, issuer=self.get_oidc_issuer_endpoint(request))
+            # Whatever its audience (RFC 8707 resources): the resource servers it names must hear.
+            claims = access_token_verify(token, issuer=self.get_oidc_issuer_endpoint(request), for_the_hub=False)
             # Only the client the token was issued to may revoke it (RFC 7009, 2.1).
             if claims is not None and request.client is not None and claims.client_id == request.client.client_id:
                 jwt_access_token_revoke(jti=claims.jti, expires=claims.expires)

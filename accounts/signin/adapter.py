@@ -6,6 +6,7 @@ SMS): codes of the tenant's length, phone numbers kept on the user (``phone_numb
 account mail (codes, confirmation and password-reset links) is sent by a worker after commit.
 """
 
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from allauth.core import context
 from allauth.core import context as allauth_context  # send_mail's argument hides the name
 from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -37,10 +39,32 @@ EMAIL_VERIFICATION_STAGE = "allauth.account.stages.EmailVerificationStage"
 SIGNED_IN_MESSAGE = "account/messages/logged_in.txt"
 
 
+logger = logging.getLogger(__name__)
+
+
 class HubAccountAdapter(DefaultAccountAdapter):
     def _signin(self) -> SignInContext:
         request: HttpRequest = self.request or context.request
         return signin_context(request)
+
+    # --- The client's address, for the sign-in limits -------------------------------------
+
+    _short_forwarded_for_logged = False
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """As allauth finds it (X-Forwarded-For per TRUSTED_PROXY_COUNT, else the peer); but a
+        header shorter than the count (a proxy miscounted, or a caller who reached the hub
+        around its balancer) gives the connection's peer, not a 500 on every sign-in."""
+        try:
+            return super().get_client_ip(request)
+        except ImproperlyConfigured:
+            if not HubAccountAdapter._short_forwarded_for_logged:
+                HubAccountAdapter._short_forwarded_for_logged = True
+                logger.warning("X-Forwarded-For holds fewer addresses than TRUSTED_PROXY_COUNT: check the setting")
+            peer = request.META.get("REMOTE_ADDR")
+            if not peer:
+                raise
+            return peer
 
     # --- Re-authentication ---------------------------------------------------------------
 

@@ -210,7 +210,8 @@ class TenantRateThrottle(BaseThrottle):
         limits = caller.tenant_config["rate_limits"]
         window_start, self.reset_in = _window()
         names, counted = _counter_names(caller), caller.counted
-        if counted is not None and counted.window_start == window_start and counted.names == names:
+        # Counted with the token's read, perhaps in the window that just ended: not again.
+        if counted is not None and counted.names == names:
             tenant_used, client_used = counted.values
         else:
             tenant_used, client_used = _count_many(list(names), window_start)

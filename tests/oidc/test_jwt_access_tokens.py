@@ -116,6 +116,17 @@ def test_a_revoked_jwt_is_listed_and_refused_everywhere_at_once(provider, jwt_te
     assert introspect(provider, jwt_tenant, token) == {"active": False}
 
 
+def test_a_revoked_jwt_for_another_resource_is_listed_too(provider, jwt_tenant):
+    """Its audience is that resource, not the hub: the resource servers it names must hear."""
+    session = OAuth2Session(jwt_tenant.backend.client_id, jwt_tenant.backend_secret)
+    token = session.fetch_token(
+        provider.endpoint("token_endpoint"), grant_type="client_credentials", resource="https://api.acme.example/"
+    )["access_token"]
+    claims = jwt.decode(token, KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json()))
+    assert session.revoke_token(provider.endpoint("revocation_endpoint"), token).status_code == 200
+    assert claims.claims["jti"] in {entry["jti"] for entry in revocation_list(provider)["revoked"]}
+
+
 def test_another_client_cannot_get_a_jwt_listed(provider, jwt_tenant, world):
     token = fetch_token(provider, jwt_tenant)["access_token"]
     jti = resource_server_check(provider, token).claims["jti"]

@@ -292,7 +292,6 @@ def test_two_uses_at_once_issue_one_pair_and_end_the_sign_in(world, monkeypatch)
     )
 
 
-@postgresql_only
 def _rotate_as_read(found) -> bool:
     """The rotation of a token read earlier, as save_bearer_token would ask for it."""
     return rotation.refresh_token_rotate(
@@ -306,6 +305,7 @@ def _rotate_as_read(found) -> bool:
     )
 
 
+@postgresql_only
 def test_a_token_spent_between_read_and_rotation_issues_nothing(client, world):
     token = sign_in_with(client, world.acme.app, world.alice)
     found = rotation.refresh_token_found(raw_token=token["refresh_token"], using="default")
