@@ -50,6 +50,12 @@ def back_at(page: Page, app, click) -> str:
     return request.value.url
 
 
+def scripts_ready(page: Page) -> None:
+    """allauth wires its passkey buttons on DOMContentLoaded: a click before that, as soon
+    as the heading shows, would go to a button with no handler yet (a flaky test)."""
+    page.wait_for_load_state("load")
+
+
 @pytest.fixture
 def passkey_device(browser_context, page):
     """A platform authenticator with fingerprint unlock, plugged into ``page``'s browser."""
@@ -79,6 +85,7 @@ def test_a_tenant_that_requires_mfa_has_the_user_add_a_passkey_then_sign_in_with
 
     # 2. The browser makes the passkey (the device confirms the fingerprint by itself).
     page.get_by_label("Name, to tell your passkeys apart").fill("Dora's laptop")
+    scripts_ready(page)
     page.get_by_role("button", name="Add a passkey").click()
 
     # 3. Recovery codes, shown once, for when the device is lost; then back to Acme.
@@ -97,6 +104,7 @@ def test_a_tenant_that_requires_mfa_has_the_user_add_a_passkey_then_sign_in_with
     acme.start_sign_in(page)
     sign_in_on_the_page(page, dora.email)
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-step sign-in")
+    scripts_ready(page)
     callback = back_at(page, acme, page.get_by_role("button", name="Use a passkey").click)
     _token, id_token = acme.finish(callback)
     assert id_token["sub"] == str(dora.uuid)
@@ -114,6 +122,7 @@ def test_a_tenant_that_requires_mfa_has_the_user_add_a_passkey_then_sign_in_with
     expect(page.get_by_role("list", name="Your passkeys")).to_contain_text("Dora's laptop")
     page.goto(f"{acme.provider.issuer}/accounts/2fa/webauthn/reauthenticate/?next=/accounts/2fa/webauthn/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it's you")
+    scripts_ready(page)
     page.get_by_role("button", name="Use a passkey").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Passkeys")
     assert passkey_device()[0]["signCount"] > after["signCount"]
