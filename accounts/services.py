@@ -300,21 +300,23 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
     user.save(update_fields=["is_active", "updated_at"])
     # Its tokens end too, so that reactivating the account (after a compromise, say) does
     # not bring back the sign-ins of before: only new sign-ins count then.
-    _user_tokens_end(user)
-    user_jwt_access_tokens_revoke(user=user)
-    issuer = issuer or hub_issuer()
-    if issuer is None:
-        logger.warning("user %s deactivated without back-channel logout: set OIDC_ISSUER", user.uuid)
-    else:
-        user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
+    _user_sign_ins_end(actor=actor, user=user, issuer=issuer, what="deactivated")
     return user
 
 
-def _user_tokens_end(user: User) -> None:
-    """Codes not yet exchanged deleted, refresh tokens revoked, access tokens deleted."""
+def _user_sign_ins_end(*, actor: Actor, user: User, issuer: str | None, what: str) -> None:
+    """Codes not yet exchanged deleted, refresh tokens revoked, access tokens deleted, JWT
+    access tokens listed (decision 27) and every app of the user's sessions told (after
+    commit, decision 21)."""
     get_grant_model().objects.filter(user=user).delete()
     get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
     get_access_token_model().objects.filter(user=user).delete()
+    user_jwt_access_tokens_revoke(user=user)
+    issuer = issuer or hub_issuer()
+    if issuer is None:
+        logger.warning("user %s %s without back-channel logout: set OIDC_ISSUER", user.uuid, what)
+    else:
+        user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
 
 
 @transaction.atomic
@@ -329,13 +331,7 @@ def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = N
     they are refused too: the app refreshes)."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
-    _user_tokens_end(user)
-    user_jwt_access_tokens_revoke(user=user)
-    issuer = issuer or hub_issuer()
-    if issuer is None:
-        logger.warning("user %s signed out everywhere without back-channel logout: set OIDC_ISSUER", user.uuid)
-    else:
-        user_sessions_logout_announce(actor=actor, user=user, issuer=issuer)
+    _user_sign_ins_end(actor=actor, user=user, issuer=issuer, what="signed out everywhere")
     logger.info("user %s signed out everywhere by %s", user.uuid, actor)
     return user
 

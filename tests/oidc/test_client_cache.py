@@ -168,6 +168,10 @@ def test_a_client_token_inside_a_transaction_commits_with_it(world):
             "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {credentials}"
         )
         assert answer.status_code == 200
+        # The caller's transaction keeps waiting for the disk: the token does not relax it.
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
         raise RuntimeError("rolled back")
     checksum = access_token_checksum(answer.json()["access_token"])
     assert not get_access_token_model().objects.filter(token_checksum=checksum).exists()

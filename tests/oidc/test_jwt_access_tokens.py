@@ -79,13 +79,19 @@ def test_a_tenant_that_asks_gets_jwt_access_tokens_a_resource_server_can_verify(
     assert fetch_token(provider, jwt_tenant)["access_token"] != token["access_token"]
 
 
-def test_a_jwt_for_one_resource_names_it_as_its_audience(provider, jwt_tenant):
-    """RFC 8707 and 9068: aud is the resource asked for, whole, as the token's row keeps it."""
-    session = OAuth2Session(jwt_tenant.backend.client_id, jwt_tenant.backend_secret)
+def token_for_another_resource(provider, tenant_world):
+    """A client-credentials JWT asked for one API (RFC 8707), and its claims as signed."""
+    session = OAuth2Session(tenant_world.backend.client_id, tenant_world.backend_secret)
     token = session.fetch_token(
         provider.endpoint("token_endpoint"), grant_type="client_credentials", resource="https://api.acme.example/"
     )["access_token"]
-    claims = jwt.decode(token, KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json()))
+    keys = KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json())
+    return session, token, jwt.decode(token, keys)
+
+
+def test_a_jwt_for_one_resource_names_it_as_its_audience(provider, jwt_tenant):
+    """RFC 8707 and 9068: aud is the resource asked for, whole, as the token's row keeps it."""
+    *_, claims = token_for_another_resource(provider, jwt_tenant)
     assert claims.claims["aud"] == ["https://api.acme.example/"]
 
 
@@ -118,11 +124,7 @@ def test_a_revoked_jwt_is_listed_and_refused_everywhere_at_once(provider, jwt_te
 
 def test_a_revoked_jwt_for_another_resource_is_listed_too(provider, jwt_tenant):
     """Its audience is that resource, not the hub: the resource servers it names must hear."""
-    session = OAuth2Session(jwt_tenant.backend.client_id, jwt_tenant.backend_secret)
-    token = session.fetch_token(
-        provider.endpoint("token_endpoint"), grant_type="client_credentials", resource="https://api.acme.example/"
-    )["access_token"]
-    claims = jwt.decode(token, KeySet.import_key_set(requests.get(provider.endpoint("jwks_uri"), timeout=10).json()))
+    session, token, claims = token_for_another_resource(provider, jwt_tenant)
     assert session.revoke_token(provider.endpoint("revocation_endpoint"), token).status_code == 200
     assert claims.claims["jti"] in {entry["jti"] for entry in revocation_list(provider)["revoked"]}
 
