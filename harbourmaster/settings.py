@@ -123,6 +123,9 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with the health check skipped for a connection that just proved itself.
+        DATABASES["default"]["ENGINE"] = "harbourmaster.db.postgresql"
 else:
     DATABASES = {
         "default": {

@@ -5,15 +5,18 @@ no HTTP): what a gunicorn worker spends in Django for it.
     .venv/bin/python bench/oidc/wsgi_cost.py token 2000 --profile  # cProfile, cumulative
 
 Uses the database and credentials run.py left behind (.state/hub.json). Scenarios: token,
-introspect, api (refresh spends a token per request: use queries.py --time for it).
-PostgreSQL and Redis run in processes of their own; their CPU is not counted.
+introspect, api, refresh (each request spends one of the refresh tokens issued first).
+PostgreSQL and Redis run in processes of their own; their CPU is not counted here, but the
+database's share of the measured runs is printed beside it.
 """
 
 import cProfile
 import io
 import os
 import pstats
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +59,7 @@ def environ() -> dict:
     }
     if SCRIPT == "get.lua":
         return {**base, "REQUEST_METHOD": "GET", "HTTP_AUTHORIZATION": ARGS[0], "wsgi.input": io.BytesIO(b"")}
-    body = ARGS[0].encode()
+    body = (ARGS[0] if SCRIPT == "post.lua" else f"grant_type=refresh_token&refresh_token={next(REFRESH)}").encode()
     return {
         **base,
         "REQUEST_METHOD": "POST",
@@ -68,6 +71,24 @@ def environ() -> dict:
 
 
 statuses: list[str] = []
+REFRESH = iter(())
+
+
+def refresh_tokens_issue(count: int) -> None:
+    global REFRESH
+    if SCRIPT != "refresh.lua":
+        return
+    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
+        subprocess.run([*target.setup, "refresh-tokens", str(count), out.name], check=True, env=os.environ)
+        REFRESH = iter(Path(out.name).read_text().split())
+
+
+def database_cpu() -> float:
+    """CPU seconds of this process's PostgreSQL backend (on this machine in the benchmarks)."""
+    from django.db import connection
+
+    fields = Path(f"/proc/{connection.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def once() -> None:
@@ -76,6 +97,7 @@ def once() -> None:
 
 
 def main() -> None:
+    refresh_tokens_issue(50 + (COUNT if "--profile" in sys.argv else 9 * COUNT))
     for _ in range(50):  # warm: caches filled, statements prepared
         once()
     print(SCENARIO, statuses[-1])
@@ -87,13 +109,17 @@ def main() -> None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         return
-    runs = []
+    runs, database = [], database_cpu()
     for _ in range(9):
         started = time.process_time()
         for _ in range(COUNT):
             once()
         runs.append((time.process_time() - started) / COUNT * 1e6)
-    print(f"{SCENARIO}: CPU µs per request, 9 runs of {COUNT}: median {sorted(runs)[4]:.0f}, min {min(runs):.0f}")
+    database = (database_cpu() - database) / (9 * COUNT) * 1e6
+    print(
+        f"{SCENARIO}: CPU µs per request, 9 runs of {COUNT}: median {sorted(runs)[4]:.0f}, min {min(runs):.0f};"
+        f" database process {database:.0f} (mean)"
+    )
 
 
 if __name__ == "__main__":
