@@ -13,6 +13,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from accounts.sms.backends import sms_disabled
+
 SCHEMA_PATH = Path(__file__).parent / "schema" / "tenant-config.schema.json"
 
 
@@ -63,7 +65,16 @@ def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
     for method in SOCIAL_METHODS:
         if method in methods and method not in configured:
             found.append(ConfigError("/social_providers", f"needs a {method!r} entry: login_methods offers {method!r}"))
-    return found + _access_token_errors(effective)
+    return found + _deliverable_errors(methods) + _access_token_errors(effective)
+
+
+def _deliverable_errors(methods: list[str]) -> list[ConfigError]:
+    # With SMS_BACKEND=disabled the sign-in page leaves sms_code out (accounts.signin.context):
+    # a tenant offering nothing else would leave its users no way in.
+    if set(methods) == {"sms_code"} and sms_disabled():
+        message = "offers only 'sms_code', but this hub sends no text messages at present: add another method"
+        return [ConfigError("/login_methods", message)]
+    return []
 
 
 def _access_token_errors(effective: dict[str, Any]) -> list[ConfigError]:
