@@ -279,9 +279,11 @@ ACCOUNT_FORMS = {
     "confirm_login_code": "accounts.signin.forms.ConfirmCodeForm",
     "reset_password": "accounts.signin.forms.HubResetPasswordForm",
 }
-# Behind proxies every caller arrives from the balancer: the sign-in limits then take the
-# client from X-Forwarded-For, this many entries from the right (allauth's get_ip). Leave 0
-# where clients connect directly, or they could claim any address.
+# Behind proxies every caller arrives from the balancer: every limit a stranger can reach
+# (sign-in, guests, the API's and the revocation list's bad credentials) then takes the
+# client from X-Forwarded-For, this many entries from the right
+# (harbourmaster.client_address, which allauth's limits use too). Leave 0 where clients
+# connect directly, or they could claim any address.
 ALLAUTH_TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 # Sliding windows kept in the cache (Redis with REDIS_URL, shared by every replica): a
 # limit ends by itself once the attempts stop; nothing locks an account for good.

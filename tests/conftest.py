@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.models import User
+from accounts.oidc.jwt_tokens import signing_key_forget
 from accounts.services import user_register
 from consents.models import Channel, Purpose
 from consents.services import consent_grant, purpose_create
@@ -39,9 +40,13 @@ def _eager_tasks(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    # The process also keeps the signing key it last read: a test rolls back the key it
+    # made, and no later test may sign with it.
     cache.clear()
+    signing_key_forget()
     yield
     cache.clear()
+    signing_key_forget()
 
 
 @pytest.fixture

@@ -106,6 +106,24 @@ def test_guest_creation_is_limited_per_address(acme_with_guests, settings):
     assert other.status_code == 302
 
 
+def test_behind_a_balancer_guest_creation_is_limited_per_client(acme_with_guests, settings):
+    """TRUSTED_PROXY_COUNT: every caller arrives from the balancer; X-Forwarded-For says who."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.GUEST_SIGNINS_PER_IP_PER_HOUR = 2
+    app = acme_with_guests.acme.app
+
+    def three_tries(client: str) -> list[int]:
+        behind = {"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": client}
+        return [continue_as_guest(DjangoTestClient(**behind), app).status_code for _ in range(3)]
+
+    assert three_tries("203.0.113.7") == [302, 302, 429]
+    assert three_tries("198.51.100.9") == [302, 302, 429]
+    # IPv6 by its /64: another address of the same network is the same client.
+    assert three_tries("2001:db8:1:2::1") == [302, 302, 429]
+    assert three_tries("2001:db8:1:2::2") == [429, 429, 429]
+    assert User.objects.filter(kind=User.Kind.GUEST).count() == 6
+
+
 @pytest.mark.django_db(transaction=True)  # allauth's sign-in runs in its own transactions
 def test_signing_in_on_a_guests_device_merges_the_guest(acme_with_guests, make_user, client):
     dora = make_user("dora@example.org", password=PASSWORD)

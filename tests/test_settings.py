@@ -161,7 +161,7 @@ def test_database_and_redis_urls_select_postgres_and_redis(tmp_path):
         boot(tmp_path, DATABASE_URL="postgres://hub@db.internal:5432/hub", REDIS_URL="redis://cache.internal:6379/0")
     )
 
-    assert settings["DATABASE_ENGINE"] == "django.db.backends.postgresql"
+    assert settings["DATABASE_ENGINE"] == "harbourmaster.db.postgresql"  # Django's, decision 28
     assert settings["DATABASE_NAME"] == "hub"
     assert settings["CACHE"] == "harbourmaster.cache.HubRedisCache"
     assert settings["EAGER"] is False

@@ -45,6 +45,7 @@ from harbourmaster.api.throttling import (
     failed_authentication_wait,
     redis_client,
 )
+from harbourmaster.client_address import client_address_key
 from tenants.models import Client, Tenant
 from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY, client_cached
 
@@ -268,9 +269,9 @@ def _caller_tenant_id(request) -> int | None:
         and found.secret_matches(credentials[1])  # False for a disabled client or suspended tenant
     ):
         return found.client.tenant_id
-    ip_address = request.META.get("REMOTE_ADDR", "")
-    wait = failed_authentication_wait(cache.get(failed_authentication_key(ip_address)))
-    failed_authentication_note(ip_address)
+    address = client_address_key(request)
+    wait = failed_authentication_wait(cache.get(failed_authentication_key(address)))
+    failed_authentication_note(address)
     if wait is not None:
         raise _Throttled(wait)
     raise _Refused()

@@ -6,7 +6,6 @@ SMS): codes of the tenant's length, phone numbers kept on the user (``phone_numb
 account mail (codes, confirmation and password-reset links) is sent by a worker after commit.
 """
 
-import logging
 import time
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from allauth.core import context
 from allauth.core import context as allauth_context  # send_mail's argument hides the name
 from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -32,14 +31,12 @@ from accounts.signin.services import (
     signin_signed_up,
 )
 from accounts.sms.services import sms_schedule
+from harbourmaster.client_address import client_address
 
 # Sign-ins that proved something: a guest's device cookie proves nothing.
 CREDENTIAL_METHODS = ("password", "code", "mfa", "socialaccount")
 EMAIL_VERIFICATION_STAGE = "allauth.account.stages.EmailVerificationStage"
 SIGNED_IN_MESSAGE = "account/messages/logged_in.txt"
-
-
-logger = logging.getLogger(__name__)
 
 
 class HubAccountAdapter(DefaultAccountAdapter):
@@ -49,22 +46,14 @@ class HubAccountAdapter(DefaultAccountAdapter):
 
     # --- The client's address, for the sign-in limits -------------------------------------
 
-    _short_forwarded_for_logged = False
-
     def get_client_ip(self, request: HttpRequest) -> str:
-        """As allauth finds it (X-Forwarded-For per TRUSTED_PROXY_COUNT, else the peer); but a
-        header shorter than the count (a proxy miscounted, or a caller who reached the hub
-        around its balancer) gives the connection's peer, not a 500 on every sign-in."""
-        try:
-            return super().get_client_ip(request)
-        except ImproperlyConfigured:
-            if not HubAccountAdapter._short_forwarded_for_logged:
-                HubAccountAdapter._short_forwarded_for_logged = True
-                logger.warning("X-Forwarded-For holds fewer addresses than TRUSTED_PROXY_COUNT: check the setting")
-            peer = request.META.get("REMOTE_ADDR")
-            if not peer:
-                raise
-            return peer
+        """The client as every limit of the hub finds it (``harbourmaster.client_address``:
+        X-Forwarded-For per TRUSTED_PROXY_COUNT, else the peer); allauth's limits then cut
+        IPv6 to its /64, as the hub's own do."""
+        address = client_address(request)
+        if address is None:
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
 
     # --- Re-authentication ---------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from accounts.models import User
 from accounts.services import user_guest_create
 from accounts.signin.context import SignInContext, signin_context
 from harbourmaster.actors import Actor
+from harbourmaster.client_address import client_address_key
 
 logger = logging.getLogger(__name__)
 AUTHENTICATION_METHOD = "guest"  # in allauth's records; it maps to no amr value
@@ -97,7 +98,7 @@ def _next(request: HttpRequest) -> str:
 def _creation_allowed(request: HttpRequest) -> bool:
     """At most GUEST_SIGNINS_PER_IP_PER_HOUR new guests per address and hour (in the cache)."""
     window = int(time.time() // 3600)
-    key = f"guest-sign-in:{request.META.get('REMOTE_ADDR', '')}:{window}"
+    key = f"guest-sign-in:{client_address_key(request)}:{window}"
     cache.add(key, 0, timeout=3600)
     try:
         used = cache.incr(key)

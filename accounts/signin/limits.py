@@ -15,8 +15,9 @@ an account).
 """
 
 from allauth.core import ratelimit
-from allauth.core.internal.ratelimit import get_ip
 from django.http import HttpRequest
+
+from harbourmaster.client_address import client_address_key
 
 PER_CLIENT = "request_login_code_client"
 PER_ADDRESS = "request_login_code_address"
@@ -29,9 +30,9 @@ def code_request_consume(request: HttpRequest, *, address: str) -> bool:
     # do not spend their own budget, and they get codes again as soon as the ceiling frees.
     if not ratelimit.consume(request, action=PER_ADDRESS, key=address, dry_run=True):
         return False
-    # The IP as allauth's per-IP limit sees it (IPv6 cut to its /64; behind proxies, taken
-    # from X-Forwarded-For per TRUSTED_PROXY_COUNT), so rotating addresses inside one
-    # network buys nothing.
-    if not ratelimit.consume(request, action=PER_CLIENT, key=f"{get_ip(request)} {address}"):
+    # The IP as every limit sees it (IPv6 cut to its /64; behind proxies, taken from
+    # X-Forwarded-For per TRUSTED_PROXY_COUNT), so rotating addresses inside one network
+    # buys nothing.
+    if not ratelimit.consume(request, action=PER_CLIENT, key=f"{client_address_key(request)} {address}"):
         return False
     return ratelimit.consume(request, action=PER_ADDRESS, key=address)

@@ -87,6 +87,7 @@ def database_cpu() -> float:
     """CPU seconds of this process's PostgreSQL backend (on this machine in the benchmarks)."""
     from django.db import connection
 
+    connection.ensure_connection()
     fields = Path(f"/proc/{connection.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -107,7 +108,7 @@ def main() -> None:
         for _ in range(COUNT):
             once()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(60)
         return
     runs, database = [], database_cpu()
     for _ in range(9):

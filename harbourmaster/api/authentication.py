@@ -27,6 +27,7 @@ from harbourmaster.api.throttling import (
     failed_authentication_note,
     failed_authentication_wait,
 )
+from harbourmaster.client_address import client_address_key
 from tenants.selectors import (
     access_token_cache_key,
     access_token_checksum,
@@ -94,14 +95,14 @@ class ClientTokenAuthentication(BaseAuthentication):
         header = get_authorization_header(request).split()
         if not header or header[0].lower() != b"bearer":
             return None
-        ip_address = request.META.get("REMOTE_ADDR", "")
-        raw_token, failures_key = _raw_token(header), failed_authentication_key(ip_address)
+        address = client_address_key(request)
+        raw_token, failures_key = _raw_token(header), failed_authentication_key(address)
         if raw_token is not None and looks_like_jwt(raw_token):
             caller = self._jwt_caller(raw_token, failures_key, oauth2_settings.oidc_issuer(request._request))
         else:
             caller = self._caller(raw_token, failures_key)
         if caller is None:
-            failed_authentication_note(ip_address)
+            failed_authentication_note(address)
             raise InvalidToken()
         return (None, caller)
 

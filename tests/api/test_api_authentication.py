@@ -69,6 +69,55 @@ def test_address_sending_bad_tokens_is_throttled_before_lookup(world, settings, 
     assert good_token_same_address.get("/api/v1/tenant", REMOTE_ADDR="198.51.100.10").status_code == 200
 
 
+BALANCER = "10.0.0.5"
+
+
+def _guesses(count: int, **addresses) -> list[int]:
+    return [
+        APIClient(**addresses).get("/api/v1/tenant", HTTP_AUTHORIZATION=f"Bearer guess-{n}").status_code
+        for n in range(count)
+    ]
+
+
+def test_behind_a_balancer_a_stranger_sending_bad_tokens_holds_up_only_itself(world, settings, api_as):
+    """TRUSTED_PROXY_COUNT: every caller arrives from the balancer; X-Forwarded-For says who."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 3
+    assert _guesses(4, REMOTE_ADDR=BALANCER, HTTP_X_FORWARDED_FOR="203.0.113.7") == [401, 401, 401, 429]
+    # What the stranger writes in front of the balancer's entry buys it nothing.
+    assert _guesses(1, REMOTE_ADDR=BALANCER, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.7") == [429]
+
+    tenant = api_as(world.acme.backend)
+    assert tenant.get("/api/v1/tenant", REMOTE_ADDR=BALANCER, HTTP_X_FORWARDED_FOR="198.51.100.20").status_code == 200
+
+
+def test_a_caller_around_the_balancers_is_counted_by_its_own_address(world, settings, api_as):
+    """A header shorter than TRUSTED_PROXY_COUNT did not come through the balancers: the peer
+    is the client, and the addresses it claims spend nobody else's budget."""
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 3
+    tenants_address = "198.51.100.20"
+    stranger = {"REMOTE_ADDR": "203.0.113.7", "HTTP_X_FORWARDED_FOR": tenants_address}
+    assert _guesses(4, **stranger) == [401, 401, 401, 429]
+
+    through_the_balancers = {"REMOTE_ADDR": BALANCER, "HTTP_X_FORWARDED_FOR": f"{tenants_address}, 10.0.0.9"}
+    assert api_as(world.acme.backend).get("/api/v1/tenant", **through_the_balancers).status_code == 200
+    # And through the balancers, callers are told apart: this stranger is not the first one.
+    behind = {"REMOTE_ADDR": BALANCER, "HTTP_X_FORWARDED_FOR": "192.0.2.1, 10.0.0.9"}
+    assert _guesses(4, **behind) == [401, 401, 401, 429]
+    assert api_as(world.acme.backend).get("/api/v1/tenant", **through_the_balancers).status_code == 200
+
+
+def test_ipv6_callers_share_the_budget_of_their_64(world, settings, api_as):
+    """Stepping through the addresses of one /64 escapes nothing; another /64 is someone else."""
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 3
+    answers = [_guesses(1, REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}")[0] for n in range(4)]
+    assert answers == [401, 401, 401, 429]
+    tenant = api_as(world.acme.backend)
+    assert tenant.get("/api/v1/tenant", REMOTE_ADDR="2001:db8:1:2:ffff::1").status_code == 429
+    assert tenant.get("/api/v1/tenant", REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
+
+
 def _token_from_the_token_endpoint(client, world) -> str:
     response = client.post(
         "/o/token/",

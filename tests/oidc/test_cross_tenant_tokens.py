@@ -12,20 +12,11 @@ import json
 
 import pytest
 
-from accounts.oidc.jwt_tokens import signing_key_forget
 from tenants.services import tenant_suspend
 from tests.oidc.test_claims_parameter import payload_of, refreshed, sign_in_with, userinfo
 from tests.test_signin_policy import configure
 
 SIGN_IN_SCOPES = "openid profile email"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signing_keys():
-    # Each test rolls back the signing key it made; no later test may sign with it.
-    signing_key_forget()
-    yield
-    signing_key_forget()
 
 
 def client_credentials(tenant_world) -> dict:

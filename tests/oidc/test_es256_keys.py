@@ -15,7 +15,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey
 
-from accounts.oidc.jwt_tokens import access_token_sign, signing_key_forget
+from accounts.oidc.jwt_tokens import access_token_sign
 from harbourmaster.actors import Actor
 from tenants.config import TenantConfigInvalid, config_validate
 from tenants.keys import signing_key_current, signing_key_rotate, signing_keys_published
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 OPERATOR = Actor.system("tests")
 ES256, RS256 = SigningKey.Algorithm.ES256, SigningKey.Algorithm.RS256
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signing_keys():
-    signing_key_forget()  # each test starts with an empty database, so with new keys
-    yield
-    signing_key_forget()
 
 
 @pytest.fixture

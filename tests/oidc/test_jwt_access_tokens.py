@@ -11,16 +11,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from accounts.oidc.jwt_tokens import signing_key_forget
 from tenants.services import client_disable, tenant_config_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signing_keys():
-    # Each test starts with an empty database, so with a new signing key.
-    signing_key_forget()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from joserfc.jwk import KeySet
 from accounts.merge import guest_merge
 from accounts.oidc import revocation_list as revocation
 from accounts.oidc.claims import subject_for
-from accounts.oidc.jwt_tokens import signing_key_forget
 from accounts.services import guest_from_cookie, user_deactivate, user_sign_out_everywhere
 from harbourmaster.actors import Actor
 from tenants.services import tenant_config_update
@@ -34,11 +33,6 @@ from .test_revocation_and_introspection import introspect
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STAFF = Actor.system("tests-staff")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_signing_keys():
-    signing_key_forget()
 
 
 @pytest.fixture
@@ -358,6 +352,25 @@ def test_an_address_that_keeps_guessing_is_slowed_down(jwt_tenants, client, sett
     served = client.get("/o/revoked-tokens/", HTTP_AUTHORIZATION=basic(world.acme))
     assert served.status_code == 200 and served.json()["revoked_subjects"] == []
     assert client.get("/o/revoked-tokens/").status_code == 200
+
+
+def test_behind_a_balancer_a_guessing_stranger_slows_down_only_itself(jwt_tenants, client, settings):
+    """TRUSTED_PROXY_COUNT: every caller arrives from the balancer; X-Forwarded-For says who."""
+    world = jwt_tenants
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 3
+
+    def guess(n: int, caller: str):
+        return client.get(
+            "/o/revoked-tokens/",
+            HTTP_AUTHORIZATION=basic(world.acme, f"guess-{n}"),
+            REMOTE_ADDR="10.0.0.5",
+            HTTP_X_FORWARDED_FOR=caller,
+        )
+
+    assert [guess(n, "203.0.113.7").status_code for n in range(4)] == [401, 401, 401, 429]
+    # Another caller behind the same balancer who mistypes a secret is told so, not to wait.
+    assert guess(4, "198.51.100.20").status_code == 401
 
 
 def test_a_bearer_header_is_no_client_and_gets_the_public_document(jwt_tenants, client):
