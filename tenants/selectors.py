@@ -101,6 +101,15 @@ def access_token_cache_key(checksum: str) -> str:
     return f"oauth-access-token:{checksum}"
 
 
+def request_tenant_config(request) -> dict[str, Any]:
+    """The effective config of the tenant of an OAuth request's client: as the cached client
+    carries it where client authentication read one, else from the config cache."""
+    cached = getattr(request, "cached_client", None)
+    if cached is not None and cached.client.pk == request.client.pk:
+        return cached.tenant_config
+    return tenant_effective_config(tenant=request.client.tenant)
+
+
 def client_cached(*, client_id: str) -> CachedClient | None:
     """The client named ``client_id`` as client authentication needs it, or None."""
     return client_from_cache_entry(client_id=client_id, entry=cache.get(client_cache_key(client_id)))

@@ -27,7 +27,7 @@ from jwt.exceptions import InvalidTokenError
 from accounts.oidc.claims import subject_for
 from tenants.keys import PROCESS_KEY_CACHE_SECONDS, signing_key_by_kid, signing_key_current
 from tenants.models import SigningKey
-from tenants.selectors import tenant_effective_config
+from tenants.selectors import request_tenant_config
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type (RFC 9068), not a secret
 FORMAT_JWT = "jwt"
@@ -86,11 +86,7 @@ def looks_like_jwt(token: str) -> bool:
 
 def _tenant_signing_algorithm(request) -> str | None:
     """The algorithm of the tenant's JWT access tokens; None for opaque tokens."""
-    cached = getattr(request, "cached_client", None)
-    if cached is not None and cached.client.pk == request.client.pk:
-        config = cached.tenant_config
-    else:
-        config = tenant_effective_config(tenant=request.client.tenant)
+    config = request_tenant_config(request)
     if config.get("access_token_format") != FORMAT_JWT:
         return None
     return config.get("access_token_signing_alg", DEFAULT_ALGORITHM)

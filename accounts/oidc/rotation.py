@@ -121,12 +121,14 @@ def refresh_token_rotate(
     expires: datetime,
     resource: list[str],
     using: str,
+    family_revoked_if_spent: bool = True,
 ) -> bool:
     """Revoke ``found``, delete its access token, issue the new pair in its family and hand on
     its requested userinfo claims; all or nothing, in one statement.
 
     False if the token was used since it was read (a concurrent request, a replay): then
-    nothing was issued, and its family is revoked unless reuse protection is off.
+    nothing was issued, and its family is revoked unless reuse protection is off or the
+    caller decides (``family_revoked_if_spent``: a tenant's reuse interval, decision 30).
     """
     connection = connections[using]
     old = found.refresh_token
@@ -152,9 +154,15 @@ def refresh_token_rotate(
         issued = cursor.fetchone()
     if issued is not None:
         return True
-    if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
-        get_refresh_token_model().revoke_family(old.token_family)
+    if family_revoked_if_spent:
+        refresh_token_family_revoke(old)
     return False
+
+
+def refresh_token_family_revoke(token) -> None:
+    """A spent token used again: the whole sign-in ends, unless reuse protection is off."""
+    if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
+        get_refresh_token_model().revoke_family(token.token_family)
 
 
 def _stored(raw_token: str) -> str:

@@ -36,8 +36,19 @@ from accounts.oidc.requested_claims import (
     userinfo_claims_requested,
     with_acr_values,
 )
+from accounts.oidc.reuse_interval import (
+    refresh_token_reuse_interval,
+    refresh_token_sibling_save,
+    refresh_token_spent,
+    refresh_token_successor,
+)
 from accounts.oidc.revocation_list import jwt_access_token_revoke, subject_token_revoked
-from accounts.oidc.rotation import refresh_token_found, refresh_token_rotate, rotation_supported
+from accounts.oidc.rotation import (
+    refresh_token_family_revoke,
+    refresh_token_found,
+    refresh_token_rotate,
+    rotation_supported,
+)
 from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
 from harbourmaster.actors import Actor
@@ -204,6 +215,10 @@ class HubOAuth2Validator(OAuth2Validator):
         rotates in one statement where it can (decision 25).
         """
         if request.grant_type != "client_credentials":
+            if getattr(request, "refresh_token_successor", None) is not None:
+                if not refresh_token_sibling_save(validator=self, token=token, request=request):
+                    raise _SpentWhileSaving(request=request)
+                return None
             if self._rotates_in_one_statement(token, request):
                 return self._save_rotated_tokens(token, request)
             return super().save_bearer_token(token, request, *args, **kwargs)
@@ -230,11 +245,16 @@ class HubOAuth2Validator(OAuth2Validator):
         """The toolkit's checks on a token read in one SELECT (accounts.oidc.rotation), and the hub's."""
         database = router.db_for_write(get_refresh_token_model())
         if not rotation_supported(using=database):
+            spent = refresh_token_spent(raw_token=refresh_token) if refresh_token_reuse_interval(request) else None
+            if spent is not None and self._reused_within_interval(spent, refresh_token, request):
+                return self._may_still_refresh(request)
             return self._validate_refresh_token_by_the_toolkit(refresh_token, client, request, *args, **kwargs)
         found = refresh_token_found(raw_token=refresh_token, using=database)
         if found is None:
             return False
         if not found.is_live:
+            if self._reused_within_interval(found.refresh_token, refresh_token, request):
+                return self._may_still_refresh(request)
             # Spent or revoked: the toolkit's rules decide, and detect reuse. Rare.
             return self._validate_refresh_token_by_the_toolkit(refresh_token, client, request, *args, **kwargs)
         if found.outlived() or client is None or found.refresh_token.application_id != client.pk:
@@ -245,6 +265,26 @@ class HubOAuth2Validator(OAuth2Validator):
         request.refresh_token_instance = found.refresh_token
         request.refresh_token_found = found
         return self._may_still_refresh(request)
+
+    def _reused_within_interval(self, spent, refresh_token, request) -> bool:
+        """A token rotated moments ago and used again while its tenant allows that: a new pair
+        beside the one it was rotated into (accounts.oidc.reuse_interval)."""
+        successor = refresh_token_successor(spent=spent, request=request)
+        if successor is None:
+            return False
+        request.user = spent.user
+        request.refresh_token = refresh_token
+        request.refresh_token_instance = spent
+        request.refresh_token_successor = successor
+        return True
+
+    def _sibling_after_a_lost_race(self, token, request) -> bool:
+        """Two uses at once, within the tenant's reuse interval: the one whose rotation lost
+        gets a pair beside the winner's, as if it had come a moment later."""
+        spent = refresh_token_spent(raw_token=request.refresh_token)
+        if spent is None or not self._reused_within_interval(spent, request.refresh_token, request):
+            return False
+        return refresh_token_sibling_save(validator=self, token=token, request=request)
 
     def _validate_refresh_token_by_the_toolkit(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
@@ -259,6 +299,9 @@ class HubOAuth2Validator(OAuth2Validator):
         return not _refresh_family_expired(request.refresh_token_instance)
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        successor = getattr(request, "refresh_token_successor", None)
+        if successor is not None:  # the spent token's access token is gone: its successor's scope
+            return successor.access_token.scope
         found = getattr(request, "refresh_token_found", None)
         if found is not None:  # read with the refresh token
             return found.scope
@@ -279,6 +322,7 @@ class HubOAuth2Validator(OAuth2Validator):
         found = request.refresh_token_found
         self._check_and_set_request_resource(request)  # RFC 8707: inherited or narrowed
         lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        reuse_interval = refresh_token_reuse_interval(request)
         rotated = refresh_token_rotate(
             found=found,
             access_token=token["access_token"],
@@ -287,8 +331,13 @@ class HubOAuth2Validator(OAuth2Validator):
             expires=timezone.now() + timedelta(seconds=lifetime),
             resource=request.resource,
             using=router.db_for_write(get_refresh_token_model()),
+            family_revoked_if_spent=not reuse_interval,
         )
         if not rotated:  # used since it was read: a concurrent request or a replay
+            if reuse_interval and self._sibling_after_a_lost_race(token, request):
+                return
+            if reuse_interval:
+                refresh_token_family_revoke(found.refresh_token)
             raise _SpentWhileSaving(request=request)
         request.issued_token_family = found.refresh_token.token_family
         request.refresh_token_instance = None  # spent, as the toolkit leaves it
