@@ -178,7 +178,8 @@ class Membership(models.Model):
         IMPORT = "import", "Imported"
         ADMIN = "admin", "Added by staff"
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="memberships")
+    # Indexed by the two unique constraints, which it leads (docs/decisions/0029).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="memberships", db_index=False)
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
     external_id = models.CharField(max_length=200, null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)

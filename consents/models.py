@@ -82,11 +82,15 @@ class Consent(models.Model):
         GRANTED = "granted", "Granted"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consents")
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents")
+    # No single-column indexes on the foreign keys: each of tenant, user and purpose leads a
+    # composite index or constraint below, and versions are never deleted (docs/decisions/0029).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consents", db_index=False
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents", db_index=False)
     state = models.CharField(max_length=16, choices=State.choices)
-    version = models.ForeignKey(PurposeVersion, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(PurposeVersion, on_delete=models.PROTECT, related_name="+", db_index=False)
     granted_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -129,10 +133,14 @@ class ConsentRecord(AppendOnlyModel):
         GRANT = "grant", "Grant"
         WITHDRAW = "withdraw", "Withdraw"
 
+    # Indexed: tenant (the admin's tenant filter) and client (a client's deletion looks for
+    # its records). user and purpose lead the indexes below; versions are never deleted.
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_records")
-    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="records")
-    version = models.ForeignKey(PurposeVersion, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_records", db_index=False
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="records", db_index=False)
+    version = models.ForeignKey(PurposeVersion, on_delete=models.PROTECT, related_name="+", db_index=False)
     statement_hash = models.CharField(max_length=64)
     action = models.CharField(max_length=16, choices=Action.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)

@@ -17,7 +17,8 @@ class Event(AppendOnlyModel):
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    # Indexed by event_tenant_feed_idx, which it leads (docs/decisions/0029).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     type = models.CharField(max_length=63, help_text="e.g. consent.granted, user.updated")
     subject = models.CharField(max_length=64, blank=True, help_text="The user's uuid (or other id) the event is about")
     payload = models.JSONField(default=dict)
