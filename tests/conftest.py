@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.models import User
+from accounts.oidc.failure_budget import failure_suspects_forget
 from accounts.oidc.jwt_tokens import signing_key_forget
 from accounts.services import user_register
 from consents.models import Channel, Purpose
@@ -40,13 +41,15 @@ def _eager_tasks(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # The process also keeps the signing key it last read: a test rolls back the key it
-    # made, and no later test may sign with it.
+    # The process also keeps the signing key it last read (a test rolls back the key it
+    # made, and no later test may sign with it) and the addresses it saw fail.
     cache.clear()
     signing_key_forget()
+    failure_suspects_forget()
     yield
     cache.clear()
     signing_key_forget()
+    failure_suspects_forget()
 
 
 @pytest.fixture

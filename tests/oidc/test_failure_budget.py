@@ -1,0 +1,122 @@
+"""The provider's machine endpoints behind a failure budget per client address
+(accounts.oidc.failure_budget): a stranger who keeps guessing is told to wait; others,
+and callers that do not fail, are served as before and pay nothing for it."""
+
+import pytest
+import redis
+from django.test import Client as DjangoTestClient
+from django.test import override_settings
+
+from tests.oidc.test_cross_tenant_tokens import client_credentials
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_budget")]
+
+BUDGET = 3
+
+
+@pytest.fixture
+def small_budget(settings):
+    settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = BUDGET
+
+
+def caller(address: str) -> DjangoTestClient:
+    return DjangoTestClient(REMOTE_ADDR=address)
+
+
+def token_request(client, world, secret: str | None = None):
+    credentials = client_credentials(world.acme)
+    if secret is not None:
+        credentials["client_secret"] = secret
+    return client.post("/o/token/", {"grant_type": "client_credentials", **credentials})
+
+
+def test_a_stranger_guessing_secrets_is_told_to_wait_and_others_are_served(world):
+    stranger, tenant = caller("203.0.113.9"), caller("198.51.100.7")
+    answers = [token_request(stranger, world, secret="guess") for _ in range(BUDGET)]
+    assert [answer.status_code for answer in answers] == [401] * BUDGET
+    throttled = token_request(stranger, world)  # even the right secret: the address spent its budget
+    assert throttled.status_code == 429
+    assert throttled.json()["error"] == "slow_down"
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled["Cache-Control"] == "no-store"
+    assert token_request(tenant, world).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        pytest.param(
+            lambda c, w: c.post(
+                "/o/token/", {"grant_type": "refresh_token", "refresh_token": "made-up", **client_credentials(w.acme)}
+            ),
+            id="made-up refresh token",
+        ),
+        pytest.param(
+            lambda c, w: c.post(
+                "/o/token/",
+                {
+                    "grant_type": "authorization_code",
+                    "code": "made-up",
+                    "redirect_uri": w.acme.app.redirect_uris.split()[0],
+                    "client_id": w.acme.app.client_id,
+                    "code_verifier": "x" * 43,
+                },
+            ),
+            id="made-up code",
+        ),
+        pytest.param(
+            lambda c, w: c.post(
+                "/o/introspect/", {"token": "t", "client_id": w.acme.backend.client_id, "client_secret": "guess"}
+            ),
+            id="introspection secret",
+        ),
+        pytest.param(
+            lambda c, w: c.post(
+                "/o/revoke_token/", {"token": "t", "client_id": w.acme.backend.client_id, "client_secret": "guess"}
+            ),
+            id="revocation secret",
+        ),
+        pytest.param(lambda c, w: c.get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer made-up"), id="userinfo token"),
+    ],
+)
+def test_every_machine_endpoint_spends_the_budget(world, attempt):
+    stranger = caller("203.0.113.10")
+    answers = [attempt(stranger, world).status_code for _ in range(BUDGET)]
+    assert all(status in (400, 401) for status in answers), answers
+    assert attempt(stranger, world).status_code == 429
+    assert token_request(stranger, world).status_code == 429  # one budget for all of them
+    assert token_request(caller("198.51.100.8"), world).status_code == 200
+
+
+def test_requests_that_succeed_or_are_merely_malformed_spend_nothing(world):
+    client = caller("198.51.100.9")
+    for _ in range(BUDGET * 2):
+        assert token_request(client, world).status_code == 200
+        unsupported = client.post("/o/token/", {"grant_type": "password", **client_credentials(world.acme)})
+        assert unsupported.status_code == 400 and unsupported.json()["error"] == "unsupported_grant_type"
+    assert token_request(client, world).status_code == 200
+
+
+def test_a_caller_that_never_failed_costs_no_extra_round_trip(world, monkeypatch):
+    client = caller("198.51.100.11")
+    assert token_request(client, world).status_code == 200
+    commands = []
+    send = redis.Redis.execute_command
+    monkeypatch.setattr(
+        redis.Redis, "execute_command", lambda self, *a, **k: commands.append(a[0]) or send(self, *a, **k)
+    )
+    assert token_request(client, world).status_code == 200
+    # The client's entry read, and no failure count (the new token is cached after the
+    # commit, which this test's transaction does not reach).
+    assert commands == ["GET"], commands
+
+
+@override_settings(ALLAUTH_TRUSTED_PROXY_COUNT=1)
+def test_behind_a_balancer_the_budget_is_the_clients_not_the_balancers(world):
+    balancer = "10.0.0.2"
+    stranger = DjangoTestClient(REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.12")
+    tenant = DjangoTestClient(REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="198.51.100.12")
+    for _ in range(BUDGET):
+        token_request(stranger, world, secret="guess")
+    assert token_request(stranger, world).status_code == 429
+    assert token_request(tenant, world).status_code == 200
