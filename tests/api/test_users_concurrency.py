@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from accounts.models import Membership, User
@@ -12,7 +11,7 @@ from tenants.models import IdempotencyKey
 
 pytestmark = [
     pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connection.vendor != "postgresql",
         reason="needs PostgreSQL: SQLite serialises writers, so nothing races",
     ),
     pytest.mark.django_db(transaction=True),

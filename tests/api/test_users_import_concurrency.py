@@ -4,7 +4,6 @@ import json
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from accounts.imports.models import ImportJob
@@ -16,7 +15,7 @@ from harbourmaster.actors import Actor
 
 pytestmark = [
     pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connection.vendor != "postgresql",
         reason="needs PostgreSQL: SQLite serialises writers, so nothing races",
     ),
     pytest.mark.django_db(transaction=True),

@@ -6,11 +6,9 @@ tabs refreshing at once, or a retry whose answer was lost, each get a pair of th
 anything that looks like theft is still refused as before.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.db.models import F
 from django.test import Client as DjangoTestClient
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
@@ -177,29 +175,7 @@ def test_two_uses_at_once_within_the_interval_both_get_a_pair(world, interval, m
     """Both requests read the token as live; the one whose rotation loses gets a pair beside
     the winner's instead of ending the sign-in (test_refresh_rotation.py: without an interval)."""
     token = sign_in_with(DjangoTestClient(), world.acme.app, world.alice)
-    both_read = threading.Barrier(2, timeout=10)
-    rotate = rotation.refresh_token_rotate
-
-    def rotate_after_both_read(**arguments):
-        both_read.wait()
-        return rotate(**arguments)
-
-    monkeypatch.setattr(accounts.oidc.validators, "refresh_token_rotate", rotate_after_both_read)
-    answers = []
-
-    def use():
-        try:
-            answers.append(refresh(DjangoTestClient(), world.acme.app, token["refresh_token"]))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=use) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    monkeypatch.undo()  # later refreshes run alone
+    answers = test_refresh_rotation.refreshed_at_once(world.acme.app, token["refresh_token"], monkeypatch)
     assert [answer.status_code for answer in answers] == [200, 200], [answer.content for answer in answers]
     first, second = (answer.json() for answer in answers)
     assert first["refresh_token"] != second["refresh_token"]

@@ -253,12 +253,8 @@ def test_a_revoked_or_unknown_refresh_token_is_refused(client, world):
 # --- Races ----------------------------------------------------------------------------
 
 
-@postgresql_only
-@pytest.mark.django_db(transaction=True)
-def test_two_uses_at_once_issue_one_pair_and_end_the_sign_in(world, monkeypatch):
-    token = sign_in_with(DjangoTestClient(), world.acme.app, world.alice)
-    family = live_token_of(token["refresh_token"]).token_family
-    # Both requests have read the token as live before either rotates it.
+def refreshed_at_once(app, refresh_token: str, monkeypatch) -> list:
+    """Two refreshes with one token, each having read it as live before either rotates it."""
     both_read = threading.Barrier(2, timeout=10)
     rotate = rotation.refresh_token_rotate
 
@@ -266,20 +262,30 @@ def test_two_uses_at_once_issue_one_pair_and_end_the_sign_in(world, monkeypatch)
         both_read.wait()
         return rotate(**arguments)
 
-    monkeypatch.setattr(accounts.oidc.validators, "refresh_token_rotate", rotate_after_both_read)
     answers = []
 
     def use():
         try:
-            answers.append(refresh(DjangoTestClient(), world.acme.app, token["refresh_token"]))
+            answers.append(refresh(DjangoTestClient(), app, refresh_token))
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=use) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    with monkeypatch.context() as patched:
+        patched.setattr(accounts.oidc.validators, "refresh_token_rotate", rotate_after_both_read)
+        threads = [threading.Thread(target=use) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    return answers
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_uses_at_once_issue_one_pair_and_end_the_sign_in(world, monkeypatch):
+    token = sign_in_with(DjangoTestClient(), world.acme.app, world.alice)
+    family = live_token_of(token["refresh_token"]).token_family
+    answers = refreshed_at_once(world.acme.app, token["refresh_token"], monkeypatch)
 
     assert sorted(answer.status_code for answer in answers) == [200, 400]
     assert refused(next(answer for answer in answers if answer.status_code == 400))
