@@ -64,7 +64,10 @@ def _parsed(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     an IPv4 address seen through an IPv6 socket (``::ffff:192.0.2.1``) is that IPv4 address:
     as IPv6, every such caller would share one /64."""
     if entry.startswith("["):
-        host = entry[1 : entry.find("]")]
+        end = entry.find("]")
+        if end < 0:
+            return None
+        host = entry[1:end]
     elif entry.count(":") == 1:
         host = entry.partition(":")[0]
     else:

@@ -3,7 +3,7 @@
 ConsentRecord, AccessRecord and the outbox Event are written once and never changed
 or deleted. The ORM refuses it here (instance save/delete, queryset update/delete);
 on PostgreSQL a trigger refuses it as well, so raw SQL and other clients cannot
-either (see ``append_only_trigger`` and docs/decisions/0004-append-only-records.md).
+either (see ``append_only_trigger`` and docs/decisions/0003-append-only-records.md).
 """
 
 from django.db import migrations, models

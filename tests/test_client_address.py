@@ -57,6 +57,13 @@ def test_without_a_full_forwarded_for_the_peer_is_the_client(settings, forwarded
     assert client_address_key(request_from("198.51.100.9", forwarded_for)) == "198.51.100.9"
 
 
+def test_an_unclosed_bracket_is_no_address(settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    request = request_from(BALANCER, "[2001:db8:1:2::7")
+    assert client_address(request) is None
+    assert client_address_key(request) == "[2001:db8:1:2::7"  # counted as it came
+
+
 def test_a_short_forwarded_for_is_logged_once(settings, monkeypatch):
     """The operator hears of a miscounted setting, but not on every request."""
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2

@@ -8,6 +8,9 @@ from harbourmaster.indexes import field_index_dropped
 
 
 class Migration(migrations.Migration):
+    # Each DROP INDEX commits on its own: in one transaction the first table's lock would be
+    # held while the next waits for its own behind a long-running query (decision 29).
+    atomic = False
     dependencies = [
         ("accounts", "0006_user_session_generation"),
         ("tenants", "0006_signing_keys_es256_encrypted"),

@@ -1,11 +1,17 @@
 """A budget of failures per client address at the provider's machine endpoints.
 
 The token, revocation and introspection endpoints and userinfo answer anyone. An address
-that keeps failing there (a wrong client secret, a made-up code or refresh token, a bad
-bearer token) spends the same per-minute budget as bad tokens at the tenant API
+that keeps failing to prove it is a client (a wrong client secret, an unknown client, or
+a made-up code or refresh token sent for a public client, which has no secret to prove
+anything with) spends the same per-minute budget as bad tokens at the tenant API
 (``API_FAILED_AUTHENTICATIONS_PER_MINUTE``, counted per ``client_address_key``); once it
-is spent, the address gets 429 with ``Retry-After`` for the rest of the minute, before
-anything it sent is looked at.
+is spent, the address gets 429 with ``Retry-After`` for the rest of the minute, at these
+four endpoints, before anything it sent is looked at.
+
+What a client meets in normal use does not count: an expired or revoked refresh token
+presented by a confidential client that proved itself (an app's backend refreshing for
+thousands of users meets many), and bearer tokens refused at userinfo (expired ones
+reach it in normal use, and an access token cannot be guessed).
 
 Reading the shared counter would cost every request a Redis round trip. A process asks
 only for addresses it has itself seen fail in the last two minutes: a caller that does
@@ -29,9 +35,10 @@ from harbourmaster.client_address import client_address_key
 
 SUSPECT_SECONDS = 120
 SUSPECTS_KEPT = 10_000
-# What says the caller's credentials or grant were wrong; other errors (a malformed
-# request, an unsupported grant type) are the caller's bug, not a guess.
-FAILURES = frozenset({"invalid_client", "invalid_grant", "invalid_token"})
+# Answers that count; other errors (a malformed request, an unsupported grant type) are a
+# client's bug, not a guess.
+CLIENT_UNPROVEN = "invalid_client"
+GRANT_REFUSED = "invalid_grant"  # counts only for a request that carried no client secret
 
 _suspects: dict[str, float] = {}  # address -> monotonic time until which it is checked
 
@@ -46,7 +53,7 @@ def failure_budgeted(view):
         if wait is not None:
             return _too_many(wait)
         response = view(request, *args, **kwargs)
-        if _failed(response):
+        if _failed(request, response):
             _suspects_note(address)
             failed_authentication_note(address)
         return response
@@ -75,17 +82,23 @@ def _suspects_note(address: str) -> None:
     _suspects[address] = time.monotonic() + SUSPECT_SECONDS
 
 
-def _failed(response) -> bool:
-    if response.status_code == 401:
-        return True
-    if response.status_code != 400 or response.streaming:
+def _failed(request, response) -> bool:
+    if response.status_code not in (400, 401) or response.streaming:
         return False
     if not response.get("Content-Type", "").startswith("application/json"):
-        return False
+        return False  # userinfo's 401 (a refused bearer token) has no body
     try:
-        return json.loads(response.content).get("error") in FAILURES
+        error = json.loads(response.content).get("error")
     except (ValueError, AttributeError):
         return False
+    return error == CLIENT_UNPROVEN or (error == GRANT_REFUSED and not _secret_sent(request))
+
+
+def _secret_sent(request) -> bool:
+    """Whether the request authenticated a client with a secret (HTTP Basic or the body);
+    a wrong one is answered invalid_client, which counts anyway."""
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    return authorization[:6].lower() == "basic " or bool(request.POST.get("client_secret"))
 
 
 def _too_many(wait: int) -> JsonResponse:

@@ -48,6 +48,7 @@ from accounts.oidc.rotation import (
     refresh_token_found,
     refresh_token_rotate,
     rotation_supported,
+    token_checksum,
 )
 from accounts.oidc.scopes import client_scopes
 from accounts.services import membership_link
@@ -215,8 +216,10 @@ class HubOAuth2Validator(OAuth2Validator):
         rotates in one statement where it can (decision 25).
         """
         if request.grant_type != "client_credentials":
-            if getattr(request, "refresh_token_successor", None) is not None:
+            if _set_here(request, "refresh_token_successor") is not None:
                 if not refresh_token_sibling_save(validator=self, token=token, request=request):
+                    # Its successor was rotated or revoked meanwhile: two rotations back.
+                    refresh_token_family_revoke(request.refresh_token_instance)
                     raise _SpentWhileSaving(request=request)
                 return None
             if self._rotates_in_one_statement(token, request):
@@ -234,6 +237,7 @@ class HubOAuth2Validator(OAuth2Validator):
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
         access_token_cache_forget(raw_token=token)
+        _sign_in_end_with_its_refresh_token(token, request)
         if looks_like_jwt(token):
             # Whatever its audience (RFC 8707 resources): the resource servers it names must hear.
             claims = access_token_verify(token, issuer=self.get_oidc_issuer_endpoint(request), for_the_hub=False)
@@ -299,10 +303,10 @@ class HubOAuth2Validator(OAuth2Validator):
         return not _refresh_family_expired(request.refresh_token_instance)
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
-        successor = getattr(request, "refresh_token_successor", None)
+        successor = _set_here(request, "refresh_token_successor")
         if successor is not None:  # the spent token's access token is gone: its successor's scope
             return successor.access_token.scope
-        found = getattr(request, "refresh_token_found", None)
+        found = _set_here(request, "refresh_token_found")
         if found is not None:  # read with the refresh token
             return found.scope
         return super().get_original_scopes(refresh_token, request, *args, **kwargs)
@@ -310,7 +314,7 @@ class HubOAuth2Validator(OAuth2Validator):
     def _rotates_in_one_statement(self, token, request) -> bool:
         """A refresh validated by the one SELECT, minting the usual pair; else the toolkit's code."""
         return (
-            getattr(request, "refresh_token_found", None) is not None
+            _set_here(request, "refresh_token_found") is not None
             and self.rotate_refresh_token(request)
             and bool(token.get("refresh_token"))
             and "scope" in token
@@ -510,6 +514,29 @@ def _refresh_family_expired(refresh_token) -> bool:
 
 
 UUID7_VERSION = 7
+
+
+def _sign_in_end_with_its_refresh_token(token: str, request) -> None:
+    """A revoked refresh token ends its whole sign-in at that app (RFC 7009, 2.1 allows it):
+    a pair a reuse interval issued beside it (decision 30) goes too. Only the client's own."""
+    client_pk = getattr(request.client, "pk", None)
+    if client_pk is None:
+        return
+    family = (
+        get_refresh_token_model()
+        .objects.filter(token_checksum=token_checksum(token), application_id=client_pk)
+        .values_list("token_family", flat=True)
+        .first()
+    )
+    if family is not None:
+        get_refresh_token_model().revoke_family(family)
+
+
+def _set_here(request, name: str):
+    """An attribute the hub set on oauthlib's request, or None. Not ``getattr``: oauthlib's
+    Request answers a missing attribute with the request parameter of that name, which a
+    caller may post (``refresh_token_found=x``)."""
+    return vars(request).get(name)
 
 
 class _SpentWhileSaving(errors.InvalidGrantError):

@@ -42,14 +42,16 @@ def test_a_stranger_guessing_secrets_is_told_to_wait_and_others_are_served(world
     assert token_request(tenant, world).status_code == 200
 
 
+def public(world) -> dict:
+    return {"client_id": world.acme.app.client_id}
+
+
 @pytest.mark.parametrize(
     "attempt",
     [
         pytest.param(
-            lambda c, w: c.post(
-                "/o/token/", {"grant_type": "refresh_token", "refresh_token": "made-up", **client_credentials(w.acme)}
-            ),
-            id="made-up refresh token",
+            lambda c, w: c.post("/o/token/", {"grant_type": "refresh_token", "refresh_token": "made-up", **public(w)}),
+            id="made-up refresh token, public client",
         ),
         pytest.param(
             lambda c, w: c.post(
@@ -58,11 +60,15 @@ def test_a_stranger_guessing_secrets_is_told_to_wait_and_others_are_served(world
                     "grant_type": "authorization_code",
                     "code": "made-up",
                     "redirect_uri": w.acme.app.redirect_uris.split()[0],
-                    "client_id": w.acme.app.client_id,
                     "code_verifier": "x" * 43,
+                    **public(w),
                 },
             ),
-            id="made-up code",
+            id="made-up code, public client",
+        ),
+        pytest.param(
+            lambda c, w: c.post("/o/token/", {"grant_type": "client_credentials", "client_id": "no-such-client"}),
+            id="unknown client",
         ),
         pytest.param(
             lambda c, w: c.post(
@@ -76,7 +82,6 @@ def test_a_stranger_guessing_secrets_is_told_to_wait_and_others_are_served(world
             ),
             id="revocation secret",
         ),
-        pytest.param(lambda c, w: c.get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer made-up"), id="userinfo token"),
     ],
 )
 def test_every_machine_endpoint_spends_the_budget(world, attempt):
@@ -86,6 +91,19 @@ def test_every_machine_endpoint_spends_the_budget(world, attempt):
     assert attempt(stranger, world).status_code == 429
     assert token_request(stranger, world).status_code == 429  # one budget for all of them
     assert token_request(caller("198.51.100.8"), world).status_code == 200
+
+
+def test_what_a_proven_client_meets_in_normal_use_spends_nothing(world):
+    """An app's backend refreshing for many users meets expired and revoked refresh tokens,
+    and expired access tokens at userinfo: its address must not be locked out for that."""
+    backend = caller("198.51.100.13")
+    for _ in range(BUDGET * 2):
+        spent = backend.post(
+            "/o/token/", {"grant_type": "refresh_token", "refresh_token": "expired", **client_credentials(world.acme)}
+        )
+        assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
+        assert backend.get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer expired").status_code == 401
+    assert token_request(backend, world).status_code == 200
 
 
 def test_requests_that_succeed_or_are_merely_malformed_spend_nothing(world):

@@ -109,6 +109,30 @@ def test_a_token_revoked_on_purpose_is_not_used_again(client, world, interval):
     assert not RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).exists()
 
 
+def test_revoking_one_pair_ends_the_sign_in_with_every_pair(client, world, interval):
+    """An app that signs out revokes the refresh token it holds: the pair a second use got
+    beside it must not outlive that (RFC 7009, 2.1: the whole grant may go)."""
+    first = sign_in_with(client, world.acme.app, world.alice)
+    kept = refresh(client, world.acme.app, first["refresh_token"]).json()
+    other = refresh(client, world.acme.app, first["refresh_token"]).json()
+    answer = client.post(
+        "/o/revoke_token/",
+        {"token": kept["refresh_token"], "token_type_hint": "refresh_token", "client_id": world.acme.app.client_id},
+    )
+    assert answer.status_code == 200
+    assert refused(refresh(client, world.acme.app, other["refresh_token"]))
+    assert introspect(client, world.acme, other["access_token"])["active"] is False
+
+
+def test_parameters_named_like_the_hubs_own_attributes_change_nothing(client, world, interval):
+    """oauthlib's request answers a missing attribute with the parameter of that name."""
+    first = sign_in_with(client, world.acme.app, world.alice)
+    posted = {"refresh_token_successor": "x", "refresh_token_found": "x"}
+    answer = refresh(client, world.acme.app, first["refresh_token"], **posted)
+    assert answer.status_code == 200, answer.content
+    assert refresh(client, world.acme.app, answer.json()["refresh_token"], **posted).status_code == 200
+
+
 def test_a_token_two_rotations_back_is_reuse(client, world, interval):
     first = sign_in_with(client, world.acme.app, world.alice)
     second = refresh(client, world.acme.app, first["refresh_token"]).json()
@@ -151,6 +175,7 @@ def test_a_successor_ended_while_the_pair_is_written_issues_nothing(client, worl
     assert refused(refresh(client, world.acme.app, first["refresh_token"]))
     assert RefreshToken.objects.count() == issued
     assert not AccessToken.objects.filter(user=world.alice).exists()  # the successor's went with it
+    assert not RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).exists()  # reuse: all end
 
 
 def test_on_sqlite_the_toolkits_path_serves_a_second_use_too(client, world, interval, as_on_sqlite):

@@ -61,7 +61,8 @@ def waiting_for_the_held_lock() -> int | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted "
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = %s "
+            "AND objsubid = 1 AND NOT granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [HELD],
         )
@@ -154,10 +155,12 @@ def rotation_held_before_commit():
     spent, the new pair written, nothing committed. A trigger of the test's own; dropped after."""
     table = connection.ops.quote_name(RefreshToken._meta.db_table)
     with connection.cursor() as cursor:
+        # Idempotent: a run killed half-way (with --reuse-db) must not break the next.
         cursor.execute(
-            "CREATE FUNCTION test_rotation_held() RETURNS trigger LANGUAGE plpgsql AS "
+            "CREATE OR REPLACE FUNCTION test_rotation_held() RETURNS trigger LANGUAGE plpgsql AS "
             f"$$ BEGIN PERFORM pg_advisory_xact_lock_shared({HELD}); RETURN NULL; END $$"
         )
+        cursor.execute(f"DROP TRIGGER IF EXISTS test_rotation_held ON {table}")
         cursor.execute(
             f"CREATE TRIGGER test_rotation_held AFTER INSERT ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION test_rotation_held()"
@@ -166,8 +169,10 @@ def rotation_held_before_commit():
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER test_rotation_held ON {table}")
-            cursor.execute("DROP FUNCTION test_rotation_held()")
+            cursor.execute("SET lock_timeout = '10s'")
+            cursor.execute(f"DROP TRIGGER IF EXISTS test_rotation_held ON {table}")
+            cursor.execute("DROP FUNCTION IF EXISTS test_rotation_held()")
+            cursor.execute("RESET lock_timeout")
 
 
 @pytest.mark.parametrize("access_token_format", ["opaque", "jwt"])
