@@ -95,15 +95,17 @@ def test_without_an_interval_the_second_use_ends_the_sign_in_as_before(client, w
     assert refused(refresh(client, world.acme.app, second["refresh_token"]))
 
 
+def revoked_by_the_app(client, world, refresh_token: str) -> None:
+    """The app's logout: RFC 7009 revocation of the refresh token it holds."""
+    body = {"token": refresh_token, "token_type_hint": "refresh_token", "client_id": world.acme.app.client_id}
+    assert client.post("/o/revoke_token/", body).status_code == 200
+
+
 def test_a_token_revoked_on_purpose_is_not_used_again(client, world, interval):
     """RFC 7009: a revoked token cannot be used again, whatever the interval."""
     first = sign_in_with(client, world.acme.app, world.alice)
     second = refresh(client, world.acme.app, first["refresh_token"]).json()
-    answer = client.post(
-        "/o/revoke_token/",
-        {"token": second["refresh_token"], "token_type_hint": "refresh_token", "client_id": world.acme.app.client_id},
-    )
-    assert answer.status_code == 200
+    revoked_by_the_app(client, world, second["refresh_token"])
     assert refused(refresh(client, world.acme.app, second["refresh_token"]))
     assert refused(refresh(client, world.acme.app, first["refresh_token"]))  # its successor is gone
     assert not RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).exists()
@@ -115,11 +117,7 @@ def test_revoking_one_pair_ends_the_sign_in_with_every_pair(client, world, inter
     first = sign_in_with(client, world.acme.app, world.alice)
     kept = refresh(client, world.acme.app, first["refresh_token"]).json()
     other = refresh(client, world.acme.app, first["refresh_token"]).json()
-    answer = client.post(
-        "/o/revoke_token/",
-        {"token": kept["refresh_token"], "token_type_hint": "refresh_token", "client_id": world.acme.app.client_id},
-    )
-    assert answer.status_code == 200
+    revoked_by_the_app(client, world, kept["refresh_token"])
     assert refused(refresh(client, world.acme.app, other["refresh_token"]))
     assert introspect(client, world.acme, other["access_token"])["active"] is False
 
