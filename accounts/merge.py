@@ -7,11 +7,10 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from accounts.models import Membership, User
 from accounts.selectors import tenants_related_to_user
-from accounts.services import user_jwt_access_tokens_revoke
+from accounts.services import user_tokens_end
 from consents.models import Channel, Consent, ConsentRecord
 from consents.services import consent_grant, consent_withdraw
 from events.services import events_record
@@ -38,9 +37,10 @@ def guest_merge(*, guest: User, into: User, actor: Actor) -> User:
         return guest
     _refuse_unless_mergeable(guest, into)
     told = list(tenants_related_to_user(user=guest))
+    # A tenant app holding the guest's tokens must sign the person in again, as the account.
     # The guest's JWTs are named by the guest's clients, read off its memberships: listed
     # before they move to the account.
-    _tokens_revoke(guest)
+    user_tokens_end(user=guest)
     _consents_carry(guest=guest, into=into, actor=actor)
     _memberships_carry(guest=guest, into=into)
     guest.merged_into, guest.merged_at, guest.merged_by = into, timezone.now(), str(actor)
@@ -121,13 +121,3 @@ def _memberships_carry(*, guest: User, into: User) -> None:
             if external_id:
                 existing.external_id = external_id
                 existing.save(update_fields=["external_id"])
-
-
-def _tokens_revoke(guest: User) -> None:
-    # A tenant app holding the guest's tokens must sign the person in again, as the account;
-    # a resource server checking the guest's JWTs on its own learns it from the revocation
-    # list (decision 27), after commit.
-    user_jwt_access_tokens_revoke(user=guest)
-    get_refresh_token_model().objects.filter(user=guest, revoked__isnull=True).update(revoked=timezone.now())
-    get_access_token_model().objects.filter(user=guest).delete()
-    get_grant_model().objects.filter(user=guest).delete()

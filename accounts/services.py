@@ -273,13 +273,18 @@ def user_new_checked(*, profile: dict[str, Any]) -> User:
     return user
 
 
-def user_jwt_access_tokens_revoke(*, user: User) -> None:
-    """After commit, list ``user`` at every client that may hold a JWT access token of
-    theirs (accounts.oidc.revocation_list): resource servers then refuse every such token
-    issued up to that second, the hub's introspection too (decision 27). Before the
-    logout tokens are queued, so an app told of the logout finds the list already says so.
-    The clients are those of the user's tenants *now*: call it before memberships move
-    (a guest merge), or the tenants the user leaves are not told."""
+def user_tokens_end(*, user: User) -> None:
+    """End every token the apps hold for ``user``, inside the caller's transaction: codes not
+    yet exchanged deleted, refresh tokens revoked, access tokens deleted, and after commit
+    the user listed at every client that may hold a JWT access token of theirs
+    (accounts.oidc.revocation_list): resource servers then refuse every such token issued up
+    to that second, the hub's introspection too (decision 27). Listed before the logout
+    tokens are queued, so an app told of the logout finds the list already says so. The
+    clients are those of the user's tenants *now*: call it before memberships move (a guest
+    merge), or the tenants the user leaves are not told."""
+    get_grant_model().objects.filter(user=user).delete()
+    get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
+    get_access_token_model().objects.filter(user=user).delete()
     revoke = partial(jwt_subjects_revoke, digests=user_subject_digests(user=user))
     transaction.on_commit(revoke, robust=True)
 
@@ -305,13 +310,9 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
 
 
 def _user_sign_ins_end(*, actor: Actor, user: User, issuer: str | None, what: str) -> None:
-    """Codes not yet exchanged deleted, refresh tokens revoked, access tokens deleted, JWT
-    access tokens listed (decision 27) and every app of the user's sessions told (after
-    commit, decision 21)."""
-    get_grant_model().objects.filter(user=user).delete()
-    get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
-    get_access_token_model().objects.filter(user=user).delete()
-    user_jwt_access_tokens_revoke(user=user)
+    """The user's tokens ended (user_tokens_end) and every app of the user's sessions told
+    (after commit, decision 21)."""
+    user_tokens_end(user=user)
     issuer = issuer or hub_issuer()
     if issuer is None:
         logger.warning("user %s %s without back-channel logout: set OIDC_ISSUER", user.uuid, what)

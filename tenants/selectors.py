@@ -104,7 +104,9 @@ def access_token_cache_key(checksum: str) -> str:
 def request_tenant_config(request) -> dict[str, Any]:
     """The effective config of the tenant of an OAuth request's client: as the cached client
     carries it where client authentication read one, else from the config cache."""
-    cached = getattr(request, "cached_client", None)
+    # Not getattr: oauthlib's request answers a missing attribute with the request
+    # parameter of that name, which a caller may post.
+    cached = vars(request).get("cached_client")
     if cached is not None and cached.client.pk == request.client.pk:
         return cached.tenant_config
     return tenant_effective_config(tenant=request.client.tenant)

@@ -6,11 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from accounts.oidc.claims import subject_for
-from accounts.oidc.jwt_tokens import access_token_issued_at, looks_like_jwt
+from accounts.oidc.jwt_tokens import access_token_issued
 from accounts.oidc.revocation_list import subject_token_revoked
 from tenants.models import Tenant
 from tenants.selectors import (
-    CachedAccessToken,
     access_token_cache_key,
     access_token_checksum,
     access_token_with_client,
@@ -79,12 +78,8 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         answer["sub"] = subject_for(user=user, tenant=tenant)
         # Tokens written while the sign-out committed are caught here; and a reactivated
         # account's tokens from before stay dead, as they are at resource servers.
-        if subject_token_revoked(client_id=found.client_id, subject=answer["sub"], issued=_issued_at(token, found)):
+        if subject_token_revoked(
+            client_id=found.client_id, subject=answer["sub"], issued=access_token_issued(token, created=found.issued)
+        ):
             return INACTIVE
     return answer
-
-
-def _issued_at(token: str, found: CachedAccessToken) -> int:
-    """The ``iat`` a resource server compares for a JWT; when the row was written otherwise."""
-    issued = access_token_issued_at(token) if looks_like_jwt(token) else None
-    return int(found.issued) if issued is None else issued

@@ -189,6 +189,13 @@ def access_token_verify(token: str, *, issuer: str, for_the_hub: bool = True) ->
     return _checked(claims, issuer, for_the_hub)
 
 
+def access_token_issued(token: str, *, created: float) -> int:
+    """When a token of the hub's was issued, as a resource server compares it with the
+    revocation list: a JWT's ``iat``, else when its row was written (``created``)."""
+    issued = access_token_issued_at(token) if looks_like_jwt(token) else None
+    return int(created) if issued is None else issued
+
+
 def access_token_issued_at(token: str) -> int | None:
     """The ``iat`` of a JWT access token already found among the hub's own by its checksum
     (so genuine: its signature is not checked again); None if it has none."""

@@ -14,7 +14,6 @@ Table and column names come from the models' ``_meta``.
 """
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +29,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from accounts.oidc.models import RequestedUserinfoClaims
 from harbourmaster.prepared import prepared_cursor
+from tenants.selectors import access_token_checksum
 
 # What the toolkit writes for each token; a model with other columns keeps its code.
 ACCESS_TOKEN_FIELDS = frozenset(
@@ -94,9 +94,8 @@ def rotation_supported(*, using: str) -> bool:
     )
 
 
-def token_checksum(raw_token: str) -> str:
-    """How the toolkit finds a token (its ``token_checksum``): the SHA-256 of its value."""
-    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+# How the toolkit finds a token (its ``token_checksum``): the SHA-256 of its value.
+token_checksum = access_token_checksum
 
 
 def refresh_token_found(*, raw_token: str, using: str) -> RefreshTokenFound | None:

@@ -24,7 +24,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from accounts.models import Membership
 from accounts.oidc.backchannel import client_session_record
 from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, subject_for, user_claims, user_claims_named
-from accounts.oidc.jwt_tokens import access_token_issued_at, access_token_verify, looks_like_jwt
+from accounts.oidc.jwt_tokens import access_token_issued, access_token_verify, looks_like_jwt
 from accounts.oidc.machine_tokens import client_token_save
 from accounts.oidc.requested_claims import (
     ClaimsRequest,
@@ -156,7 +156,7 @@ class HubOAuth2Validator(OAuth2Validator):
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         requested = _requested_at_authorization(request)
-        request.claims = {**requested.as_json(), AUTHENTICATION_KEY: getattr(request, "authentication", None) or {}}
+        request.claims = {**requested.as_json(), AUTHENTICATION_KEY: _set_here(request, "authentication") or {}}
         super().save_authorization_code(client_id, code, request, *args, **kwargs)
         membership_link(
             actor=Actor.user(request.user),
@@ -179,7 +179,7 @@ class HubOAuth2Validator(OAuth2Validator):
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
         """Mark the code spent with the token family it bought; refuse a concurrent second spend."""
-        family = getattr(request, "issued_token_family", None)
+        family = _set_here(request, "issued_token_family")
         claims = {**(request.claims if isinstance(request.claims, dict) else {}), REDEEMED_KEY: str(family or "")}
         grants = get_grant_model().objects.filter(code=code, application=request.client)
         if grants.exclude(claims__contains=f'"{REDEEMED_KEY}"').update(claims=json.dumps(claims)):
@@ -421,9 +421,7 @@ def _revoked_with_its_subject(token: str, request) -> bool:
     """Whether a user's token predates a sign-out everywhere of that user at this client's
     tenant, as the revocation list tells resource servers (decision 27)."""
     client = request.client
-    issued = access_token_issued_at(token) if looks_like_jwt(token) else None
-    if issued is None:
-        issued = int(request.access_token.created.timestamp())
+    issued = access_token_issued(token, created=request.access_token.created.timestamp())
     subject = subject_for(user=request.user, tenant=client.tenant)
     return subject_token_revoked(client_id=client.client_id, subject=subject, issued=issued)
 

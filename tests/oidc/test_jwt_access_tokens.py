@@ -131,6 +131,14 @@ def test_another_client_cannot_get_a_jwt_listed(provider, jwt_tenant, world):
     assert api_get(provider, token).status_code == 200
 
 
+def test_another_client_cannot_get_a_jwt_for_another_resource_listed(provider, jwt_tenant, world):
+    """The same for a JWT asked for another API (RFC 8707), which the hub checks differently."""
+    _session, token, claims = token_for_another_resource(provider, jwt_tenant)
+    intruder = OAuth2Session(world.bolt.backend.client_id, world.bolt.backend_secret)
+    assert intruder.revoke_token(provider.endpoint("revocation_endpoint"), token).status_code == 200
+    assert claims.claims["jti"] not in {entry["jti"] for entry in revocation_list(provider)["revoked"]}
+
+
 def test_a_disabled_clients_jwts_are_refused_and_the_client_is_listed(provider, jwt_tenant, actor):
     token = fetch_token(provider, jwt_tenant)["access_token"]
     # Listed by the SHA-256 of the client_id the resource server reads off the token.

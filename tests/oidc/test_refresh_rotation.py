@@ -220,6 +220,18 @@ def test_a_deactivated_users_refresh_token_is_refused(client, world):
     assert RefreshToken.objects.filter(user=world.alice).count() == 1  # nothing issued
 
 
+def test_a_refresh_token_of_a_user_deactivated_behind_the_services_back_is_refused(client, world):
+    """The check at refresh itself, not the revocation user_deactivate also does."""
+    token = sign_in_with(client, world.acme.app, world.alice)
+    type(world.alice).objects.filter(pk=world.alice.pk).update(is_active=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert refused(refresh(client, world.acme.app, token["refresh_token"]))
+    # Refused as the token is read: no write is even tried (the rotation's own guard
+    # would also refuse, but as a lost race, which ends the sign-in).
+    assert not [query for query in queries.captured_queries if "UPDATE" in query["sql"] or "INSERT" in query["sql"]]
+    assert RefreshToken.objects.filter(user=world.alice).count() == 1  # nothing issued
+
+
 def test_a_sign_in_older_than_the_refresh_lifetime_is_refused(client, world):
     token = sign_in_with(client, world.acme.app, world.alice)
     began = timezone.now() - timedelta(days=31)
