@@ -12,6 +12,10 @@ still lives: its successor access token (the one whose ``source_refresh_token`` 
 and that token's refresh token. A token revoked on purpose (RFC 7009, sign-out, a
 deactivated account) has no successor, and one several rotations back has lost its
 successor's access token to the next rotation; both are refused as reuse, as before.
+
+A sign-in holds at most ``LIVE_REFRESH_TOKENS_PER_SIGN_IN`` live refresh tokens: a second
+use that would go beyond that (a client retrying in a loop, or one token replayed many
+times within the interval) is taken as theft, as a second use outside the interval is.
 """
 
 from datetime import timedelta
@@ -24,6 +28,9 @@ from oauth2_provider.settings import oauth2_settings
 
 from accounts.oidc.rotation import token_checksum
 from tenants.selectors import request_tenant_config
+
+# The pair of the usual rotation and the pairs of a few tabs or retries; never thousands.
+LIVE_REFRESH_TOKENS_PER_SIGN_IN = 10
 
 
 def refresh_token_reuse_interval(request) -> int:
@@ -64,8 +71,8 @@ def refresh_token_successor(*, spent, request):
 
 def refresh_token_sibling_save(*, validator, token: dict, request) -> bool:
     """Issue the new pair beside the successor, in the same family, if the successor still
-    lives as the pair is written (a sign-out or its own rotation since ends this); False,
-    and nothing issued, if it does not."""
+    lives as the pair is written (a sign-out or its own rotation since ends this) and the
+    sign-in has room for another live refresh token; False, and nothing issued, if not."""
     successor = request.refresh_token_successor
     lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     with transaction.atomic(using=router.db_for_write(get_refresh_token_model())):
@@ -75,7 +82,7 @@ def refresh_token_sibling_save(*, validator, token: dict, request) -> bool:
             .filter(pk=successor.pk, revoked__isnull=True, access_token__isnull=False)
             .exists()
         )
-        if not still:
+        if not still or _live_in_sign_in(request.refresh_token_instance) >= LIVE_REFRESH_TOKENS_PER_SIGN_IN:
             return False
         validator._check_and_set_request_resource(request)  # RFC 8707: inherited from the spent token
         access_token = validator._create_access_token(
@@ -84,3 +91,8 @@ def refresh_token_sibling_save(*, validator, token: dict, request) -> bool:
         validator._create_refresh_token(request, token["refresh_token"], access_token, request.refresh_token_instance)
     request.refresh_token_instance = None  # spent, as the toolkit leaves it
     return True
+
+
+def _live_in_sign_in(spent) -> int:
+    # Pairs beside one successor are written one at a time: each locks the successor first.
+    return get_refresh_token_model().objects.filter(token_family=spent.token_family, revoked__isnull=True).count()

@@ -218,7 +218,8 @@ class HubOAuth2Validator(OAuth2Validator):
         if request.grant_type != "client_credentials":
             if _set_here(request, "refresh_token_successor") is not None:
                 if not refresh_token_sibling_save(validator=self, token=token, request=request):
-                    # Its successor was rotated or revoked meanwhile: two rotations back.
+                    # Its successor was rotated or revoked meanwhile (two rotations back), or
+                    # the sign-in holds as many live refresh tokens as it may.
                     refresh_token_family_revoke(request.refresh_token_instance)
                     raise _SpentWhileSaving(request=request)
                 return None

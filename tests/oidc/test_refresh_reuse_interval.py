@@ -15,6 +15,7 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 
 import accounts.oidc.validators
 from accounts.oidc import rotation
+from accounts.oidc.reuse_interval import LIVE_REFRESH_TOKENS_PER_SIGN_IN
 from accounts.services import user_sign_out_everywhere
 from harbourmaster.actors import Actor
 from tenants.config import config_errors
@@ -77,6 +78,17 @@ def test_a_third_use_within_the_interval_is_served_too(client, world, interval):
     answers = [refresh(client, world.acme.app, first["refresh_token"]) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     assert len({answer.json()["refresh_token"] for answer in answers}) == 3
+
+
+def test_a_sign_in_holds_ten_live_refresh_tokens_and_one_more_use_ends_it(client, world, interval):
+    first = sign_in_with(client, world.acme.app, world.alice)
+    answers = [refresh(client, world.acme.app, first["refresh_token"]) for _ in range(LIVE_REFRESH_TOKENS_PER_SIGN_IN)]
+    assert [answer.status_code for answer in answers] == [200] * LIVE_REFRESH_TOKENS_PER_SIGN_IN
+    assert RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).count() == 10
+    # The eleventh use within the interval is a replay, not a tab: refused, and the sign-in ends.
+    assert refused(refresh(client, world.acme.app, first["refresh_token"]))
+    assert not RefreshToken.objects.filter(user=world.alice, revoked__isnull=True).exists()
+    assert not any(live(world, answer.json()) for answer in answers[:2])
 
 
 def test_after_the_interval_a_second_use_ends_the_sign_in(client, world, interval):
