@@ -53,7 +53,7 @@ ACCESS_TOKEN_FORMAT_JWT = "jwt"  # noqa: S105 - a format's name
 ACCESS_TOKEN_DEFAULT_ALGORITHM = "RS256"  # noqa: S105 - an algorithm's name
 
 
-def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
+def _consistency_errors(config: dict[str, Any], stored: dict[str, Any] | None) -> list[ConfigError]:
     """Rules across keys, on the config as it will apply (defaults filled in)."""
     effective = effective_config(config)
     methods = effective["login_methods"]
@@ -65,16 +65,20 @@ def _consistency_errors(config: dict[str, Any]) -> list[ConfigError]:
     for method in SOCIAL_METHODS:
         if method in methods and method not in configured:
             found.append(ConfigError("/social_providers", f"needs a {method!r} entry: login_methods offers {method!r}"))
-    return found + _deliverable_errors(methods) + _access_token_errors(effective)
+    return found + _deliverable_errors(methods, stored) + _access_token_errors(effective)
 
 
-def _deliverable_errors(methods: list[str]) -> list[ConfigError]:
+def _deliverable_errors(methods: list[str], stored: dict[str, Any] | None) -> list[ConfigError]:
     # With SMS_BACKEND=disabled the sign-in page leaves sms_code out (accounts.signin.context):
-    # a tenant offering nothing else would leave its users no way in.
-    if set(methods) == {"sms_code"} and sms_disabled():
-        message = "offers only 'sms_code', but this hub sends no text messages at present: add another method"
-        return [ConfigError("/login_methods", message)]
-    return []
+    # a tenant offering nothing else would leave its users no way in. The rule is about the
+    # deployment, not the config, so it refuses only the edit that makes a tenant SMS-only: one
+    # stored that way before SMS was switched off must still be able to change anything else.
+    if set(methods) != {"sms_code"} or not sms_disabled():
+        return []
+    if stored is not None and effective_config(stored)["login_methods"] == methods:
+        return []
+    message = "offers only 'sms_code', but this hub sends no text messages at present: add another method"
+    return [ConfigError("/login_methods", message)]
 
 
 def _access_token_errors(effective: dict[str, Any]) -> list[ConfigError]:
@@ -86,17 +90,18 @@ def _access_token_errors(effective: dict[str, Any]) -> list[ConfigError]:
     return []
 
 
-def config_errors(config: Any) -> list[ConfigError]:
+def config_errors(config: Any, *, stored: dict[str, Any] | None = None) -> list[ConfigError]:
+    """Every error in ``config``; ``stored`` is the tenant's config it would replace (none for a new tenant)."""
     errors = _validator().iter_errors(config)
     found = [ConfigError(_pointer(error.absolute_path), error.message) for error in errors]
     if not found:
-        found = _consistency_errors(config)
+        found = _consistency_errors(config, stored)
     return sorted(found, key=lambda error: (error.path, error.message))
 
 
-def config_validate(config: Any) -> dict[str, Any]:
+def config_validate(config: Any, *, stored: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the config unchanged if the schema accepts it; raise with every error otherwise."""
-    errors = config_errors(config)
+    errors = config_errors(config, stored=stored)
     if errors:
         raise TenantConfigInvalid(errors)
     return config

@@ -76,7 +76,8 @@ def tenant_config_update(
     current = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if expected_version is not None and expected_version != current.config_version:
         raise ConfigVersionConflict(current.config_version)
-    new_config = config_validate(_merge_patch(current.config, config) if partial else config)
+    new_config = _merge_patch(current.config, config) if partial else config
+    new_config = config_validate(new_config, stored=current.config)
     Tenant.objects.filter(pk=tenant.pk).update(
         config=new_config, config_version=F("config_version") + 1, updated_at=timezone.now()
     )

@@ -35,6 +35,9 @@ def _pretty_json(value) -> str:
 class TenantConfigField(forms.CharField):
     """The config as JSON text, checked against the published schema; each error names its path."""
 
+    # The tenant's config as stored, which a change form's edit would replace (none on the add form).
+    stored = None
+
     def __init__(self, **kwargs):
         attrs = {"rows": 24, "cols": 90, "spellcheck": "false", "class": "vLargeTextField"}
         super().__init__(widget=forms.Textarea(attrs=attrs), required=False, **kwargs)
@@ -51,7 +54,7 @@ class TenantConfigField(forms.CharField):
                 _("Not valid JSON: %(reason)s (line %(line)d, column %(column)d)."),
                 params={"reason": error.msg, "line": error.lineno, "column": error.colno},
             ) from None
-        errors = config_errors(config)
+        errors = config_errors(config, stored=self.stored)
         if errors:
             raise ValidationError([str(error) for error in errors])
         return config
@@ -83,6 +86,8 @@ class TenantChangeForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expected_version"].initial = self.instance.config_version
+        # Each form has its own copy of the field: the stored config is this tenant's.
+        self.fields["config"].stored = self.instance.config
 
     def clean(self):
         cleaned = super().clean()
