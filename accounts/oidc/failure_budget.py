@@ -17,6 +17,18 @@ Reading the shared counter would cost every request a Redis round trip. A proces
 only for addresses it has itself seen fail in the last two minutes: a caller that does
 not fail pays nothing, and one that fails is checked from its next request on, in each
 process it reaches.
+
+A browser app (a single-page app at /o/token/) must be able to read the 429 to back off:
+without CORS headers it sees only a network error. The budget refuses before the client
+is known, so the 429 cannot echo an origin the client allows, as the toolkit does on
+success; it says ``Access-Control-Allow-Origin: *`` instead, and exposes ``Retry-After``,
+to a request that came with an ``Origin``. That is safe: no cookies are used at these
+endpoints (no ``Allow-Credentials``), and the body says only that this address is over
+its budget, which any page could bring about from its visitor's browser. Echoing only
+origins some client allows would cost a query of every client's origins on each refused
+request, the flood the budget is there to make cheap, and would protect nothing. A
+preflight (OPTIONS) carries no credentials and proves nothing: it is passed to the view,
+never refused and never counted.
 """
 
 import functools
@@ -48,10 +60,12 @@ def failure_budgeted(view):
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
+        if request.method == "OPTIONS":
+            return view(request, *args, **kwargs)  # a CORS preflight: no credentials to refuse
         address = client_address_key(request)
         wait = _wait(address)
         if wait is not None:
-            return _too_many(wait)
+            return _too_many(request, wait)
         response = view(request, *args, **kwargs)
         if _failed(request, response):
             _suspects_note(address)
@@ -101,10 +115,18 @@ def _secret_sent(request) -> bool:
     return authorization[:6].lower() == "basic " or bool(request.POST.get("client_secret"))
 
 
-def _too_many(wait: int) -> JsonResponse:
+def _too_many(request, wait: int) -> JsonResponse:
     response = JsonResponse(
         {"error": "slow_down", "error_description": "too many failed requests from this address"}, status=429
     )
     response["Retry-After"] = str(wait)
     response["Cache-Control"] = "no-store"
+    if "HTTP_ORIGIN" in request.META:
+        _readable_by_browsers(response)
     return response
+
+
+def _readable_by_browsers(response) -> None:
+    """Let a browser app read the refusal and its wait (any origin: see the module docstring)."""
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Expose-Headers"] = "Retry-After"

@@ -13,6 +13,8 @@ from tests.oidc.test_cross_tenant_tokens import client_credentials
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_budget")]
 
 BUDGET = 3
+APP_ORIGIN = "https://app.acme.example"  # a single-page app calling the hub from the browser
+MACHINE_ENDPOINTS = ["/o/token/", "/o/revoke_token/", "/o/introspect/", "/o/userinfo/"]
 
 
 @pytest.fixture
@@ -140,3 +142,64 @@ def test_behind_a_balancer_the_budget_is_the_clients_not_the_balancers(world):
         token_request(stranger, world, secret="guess")
     assert token_request(stranger, world).status_code == 429
     assert token_request(tenant, world).status_code == 200
+
+
+def made_up_code(client, world, **headers):
+    """What a single-page app (a public client) sends when its code is not the hub's."""
+    app = world.acme.app
+    return client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": "made-up",
+            "redirect_uri": app.redirect_uris.split()[0],
+            "code_verifier": "x" * 43,
+            "client_id": app.client_id,
+        },
+        **headers,
+    )
+
+
+def preflight(client, path: str):
+    return client.options(path, HTTP_ORIGIN=APP_ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+
+
+def test_a_browser_app_over_its_budget_can_read_the_429_and_its_wait(world):
+    browser = caller("203.0.113.20")
+    for _ in range(BUDGET):
+        assert made_up_code(browser, world, HTTP_ORIGIN=APP_ORIGIN).status_code == 400
+    throttled = made_up_code(browser, world, HTTP_ORIGIN=APP_ORIGIN)
+    assert throttled.status_code == 429 and throttled.json()["error"] == "slow_down"
+    assert throttled["Access-Control-Allow-Origin"] == "*"
+    assert throttled["Access-Control-Expose-Headers"] == "Retry-After"
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert "Access-Control-Allow-Credentials" not in throttled  # no cookies here to share
+
+
+def test_a_429_to_a_request_without_an_origin_carries_no_cors_headers(world):
+    backend = caller("203.0.113.21")
+    for _ in range(BUDGET):
+        token_request(backend, world, secret="guess")
+    throttled = token_request(backend, world)
+    assert throttled.status_code == 429
+    assert not [name for name in throttled.headers if name.lower().startswith("access-control-")]
+
+
+@pytest.mark.parametrize("path", MACHINE_ENDPOINTS)
+def test_a_preflight_from_an_address_over_its_budget_is_not_refused(world, path):
+    browser = caller("203.0.113.22")
+    for _ in range(BUDGET):
+        made_up_code(browser, world, HTTP_ORIGIN=APP_ORIGIN)
+    assert made_up_code(browser, world).status_code == 429
+    answer = preflight(browser, path)
+    assert answer.status_code == 200 and "OPTIONS" in answer["Allow"]
+
+
+def test_preflights_spend_no_budget(world):
+    browser = caller("203.0.113.23")
+    for _ in range(BUDGET - 1):
+        assert made_up_code(browser, world).status_code == 400
+    for path in MACHINE_ENDPOINTS * BUDGET:
+        assert preflight(browser, path).status_code == 200
+    assert made_up_code(browser, world).status_code == 400  # the last failure it had left
+    assert made_up_code(browser, world).status_code == 429
