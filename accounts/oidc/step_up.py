@@ -6,7 +6,7 @@ the user is sent to prove a second factor (or to enrol one) and back. A guest is
 sign in to an account instead, whatever level was asked for. Decision 20.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from accounts.oidc.acr import ACR_LEVELS, acr_level_required
 from accounts.oidc.authentication import session_authentication
@@ -15,13 +15,17 @@ from accounts.signin.context import SignInContext
 from accounts.signin.mfa import mfa_step_up_response
 
 
-def acr_requirement_response(request: HttpRequest, context: SignInContext) -> HttpResponse | None:
-    """The redirect a signed-in user needs before this request's ``acr`` demand is met, or None."""
+def acr_requirement_response(
+    request: HttpRequest, context: SignInContext, parameters: QueryDict | None = None
+) -> HttpResponse | None:
+    """The redirect a signed-in user needs before the ``acr`` demand of this request (or of
+    the authorization ``parameters`` given) is met, or None."""
+    parameters = request.GET if parameters is None else parameters
     try:
-        requested = claims_request_from_parameter(request.GET.get("claims"))
+        requested = claims_request_from_parameter(parameters.get("claims"))
     except MalformedClaimsRequest:
         return None  # the toolkit answers invalid_request, with no page before it
-    required = acr_level_required(acr_values=request.GET.get("acr_values"), requested=requested)
+    required = acr_level_required(acr_values=parameters.get("acr_values"), requested=requested)
     if ACR_LEVELS[session_authentication(request)["acr"]] >= required:
         return None
     return mfa_step_up_response(request, context)

@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -26,7 +26,7 @@ from accounts.oidc.introspection import client_authenticated, introspection_for_
 from accounts.oidc.step_up import acr_requirement_response
 from accounts.oidc.validators import client_credentials_of
 from accounts.signin.context import requesting_client, signin_context_for_client, tenant_display_name
-from accounts.signin.guest import guest_requirement_response
+from accounts.signin.guest import guest_refusal, guest_requirement_response
 from accounts.signin.mfa import mfa_requirement_response
 from accounts.signin.policy import session_meets_login_methods
 from tenants.keys import signing_key_current, signing_keys_published
@@ -187,6 +187,23 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
             return self._login_required()
         return redirect_to_login(self._return_path(), resolve_url(settings.LOGIN_URL), "next")
 
+    def post(self, request, *args, **kwargs):
+        """The consent form's answer. It names its client and request in its own fields, which
+        anyone can post: the sign-in rules the page's GET applied must hold for them too, or
+        the form would issue a code to any session (a password alone at an MFA tenant, a
+        guest where guests are not taken). If they do not, or the client is unknown, the
+        same request goes to the GET, which says what is missing."""
+        if not request.user.is_authenticated:
+            return super().post(request, *args, **kwargs)  # the toolkit sends them to sign in
+        parameters = request.POST.copy()
+        for name in ("allow", "csrfmiddlewaretoken"):
+            parameters.pop(name, None)
+        as_asked = f"{request.path}?{parameters.urlencode()}"
+        client = requesting_client(as_asked)
+        if client is None or self._signin_requirements_unmet(request, client, parameters):
+            return HttpResponseRedirect(as_asked, status=303)
+        return super().post(request, *args, **kwargs)
+
     def _signin_requirements(self, request):
         """The tenant's sign-in rules for a session opened elsewhere (SSO): guests, login
         methods, MFA; then the request's own demand for two factors (acr_values, step-up).
@@ -205,6 +222,17 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
         if response is not None and "none" in _prompt(request):
             return self._login_required()
         return response
+
+    def _signin_requirements_unmet(self, request, client, parameters) -> bool:
+        """Whether this session falls short of ``client``'s tenant's rules or the request's
+        acr demand (what _signin_requirements checks, without leaving the session)."""
+        context = signin_context_for_client(client)
+        return (
+            (request.user.is_guest and guest_refusal(context) is not None)
+            or not session_meets_login_methods(request, context)
+            or mfa_requirement_response(request, context) is not None
+            or acr_requirement_response(request, context, parameters) is not None
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
