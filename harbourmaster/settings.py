@@ -179,6 +179,8 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_ADMIN_CLASS": "tenants.admin.tokens.HubAccessTokenAdmin",
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    # The toolkit checks a client's allowed origins (CORS, decision 32) against these.
+    "ALLOWED_SCHEMES": ["https", "http"] if DEBUG else ["https"],
     # OpenID Connect provider: accounts/oidc (validator, claims, views), keys in tenants.keys.
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": envstr("OIDC_ISSUER", ""),  # derived from the request when unset

@@ -247,3 +247,17 @@ def access_token_cache_forget(*, raw_token: str) -> None:
 def access_token_cache_forget_checksums(*, checksums: list[str]) -> None:
     """The same, for tokens known only by the checksum the database keeps (the admin)."""
     _bury([access_token_cache_key(checksum) for checksum in checksums])
+
+
+def origin_clients_cache_key(origin: str) -> str:
+    """Which clients list a browser origin (accounts.oidc.cors, for preflights)."""
+    return f"cors-origin-clients:{hashlib.sha256(origin.encode()).hexdigest()}"
+
+
+def allowed_origins_forget(*, origins: list[str]) -> None:
+    """For the services that store origins: a preflight from one finds its clients at once."""
+    keys = [origin_clients_cache_key(origin) for origin in origins]
+    if not keys:
+        return
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))

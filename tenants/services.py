@@ -1,19 +1,27 @@
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.settings import oauth2_settings
 
 from harbourmaster.actors import Actor
 from tenants.config import config_validate, effective_config
 from tenants.credentials import secret_display_prefix, secret_generate, secret_hash
-from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
+from tenants.models import LOOPBACK_HOSTS, Client, ClientSecret, Tenant, TenantConfigRevision
 from tenants.scopes import API_SCOPES, PLATFORM_SCOPE
-from tenants.selectors import client_cache_forget, tenant_clients_cache_forget, tenant_config_cache_key
+from tenants.selectors import (
+    allowed_origins_forget,
+    client_cache_forget,
+    tenant_clients_cache_forget,
+    tenant_config_cache_key,
+)
 
 
 class ConfigVersionConflict(Exception):
@@ -163,6 +171,66 @@ def _validate_client_shape(
         raise ValidationError(errors)
 
 
+MAX_ALLOWED_ORIGINS = 20
+DEFAULT_PORTS = {"https": 443, "http": 80}
+ORIGIN_SHAPE = "an origin is scheme://host[:port], without path, query, fragment, credentials or trailing slash"
+
+
+def allowed_origin_normalize(value: str) -> str:
+    """The origin as a browser sends it in ``Origin``: lowercase, without its scheme's default port.
+
+    https; http only for a loopback host where redirect URIs may be http (development,
+    as for back-channel logout URIs, decision 19). The host as the browser writes it:
+    an international name in its ASCII (punycode) form, which is what ``Origin`` holds.
+    """
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"{value}: not an origin", code="invalid") from None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if parts.path or "?" in value or "#" in value or "@" in parts.netloc or not host:
+        raise ValidationError(f"{value}: {ORIGIN_SHAPE}", code="invalid")
+    development_loopback = "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS
+    if scheme != "https" and not (scheme == "http" and development_loopback):
+        raise ValidationError(f"{value}: must be https (http only for localhost in development)", code="scheme")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    origin = f"{scheme}://{netloc}"
+    try:
+        URLValidator(schemes=list(DEFAULT_PORTS))(origin)
+    except ValidationError:
+        raise ValidationError(f"{value}: not an origin", code="invalid") from None
+    if not origin.isascii():
+        raise ValidationError(f"{value}: write the host as browsers send it (punycode)", code="invalid")
+    return origin
+
+
+def _allowed_origins_stored(origins: list[str], *, grant_type: str) -> str:
+    """The origins in django-oauth-toolkit's column (space-separated), so its ``origin_allowed``
+    reads them too; ValidationError on ``allowed_origins`` for anything else."""
+    if origins and grant_type != Client.GRANT_AUTHORIZATION_CODE:
+        raise ValidationError(
+            {"allowed_origins": "only a client that signs users in (authorization-code) is called from browsers"}
+        )
+    if len(origins) > MAX_ALLOWED_ORIGINS:
+        raise ValidationError({"allowed_origins": f"at most {MAX_ALLOWED_ORIGINS} origins"})
+    normalized, problems = [], []
+    for value in origins:
+        try:
+            origin = allowed_origin_normalize(value)
+        except ValidationError as error:
+            problems.extend(error.messages)
+            continue
+        if origin in normalized:
+            problems.append(f"{value}: listed twice")
+        normalized.append(origin)
+    if problems:
+        raise ValidationError({"allowed_origins": problems})
+    return " ".join(normalized)
+
+
 def _secret_issue(*, actor: Actor, client: Client, expires_at: datetime | None = None) -> str:
     secret = secret_generate()
     ClientSecret.all_tenants.create(
@@ -189,6 +257,7 @@ def client_create(
     first_party: bool = True,
     backchannel_logout_uri: str = "",
     backchannel_logout_session_required: bool = False,
+    allowed_origins: list[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Create a client; returns it with its first secret (None for a public client).
 
@@ -198,6 +267,7 @@ def client_create(
     _validate_client_shape(
         actor=actor, tenant=tenant, client_type=client_type, grant_type=grant_type, allowed_scopes=allowed_scopes
     )
+    origins = _allowed_origins_stored(list(allowed_origins or []), grant_type=grant_type)
     client = Client(
         tenant=tenant,
         name=name,
@@ -209,12 +279,14 @@ def client_create(
         skip_authorization=first_party,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        allowed_origins=origins,
         client_secret="",
         hash_client_secret=False,
         algorithm=Client.RS256_ALGORITHM if grant_type == Client.GRANT_AUTHORIZATION_CODE else Client.NO_ALGORITHM,
     )
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
+    allowed_origins_forget(origins=origins.split())
     secret = _secret_issue(actor=actor, client=client) if client_type == Client.CLIENT_CONFIDENTIAL else None
     return client, secret
 
@@ -225,6 +297,7 @@ CLIENT_UPDATABLE = {
     "redirect_uris",
     "post_logout_redirect_uris",
     "allowed_scopes",
+    "allowed_origins",
     "first_party",
     *BACKCHANNEL_LOGOUT_FIELDS,
 }
@@ -244,6 +317,9 @@ def client_update(*, actor: Actor, client: Client, changes: dict[str, Any]) -> C
             allowed_scopes=changes["allowed_scopes"],
         )
         client.allowed_scopes = list(changes["allowed_scopes"])
+    if "allowed_origins" in changes:
+        grant_type = client.authorization_grant_type
+        client.allowed_origins = _allowed_origins_stored(list(changes["allowed_origins"]), grant_type=grant_type)
     for name in ("redirect_uris", "post_logout_redirect_uris"):
         if name in changes:
             setattr(client, name, " ".join(changes[name]))
@@ -255,6 +331,8 @@ def client_update(*, actor: Actor, client: Client, changes: dict[str, Any]) -> C
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
     _forget_client(client)
+    if "allowed_origins" in changes:
+        allowed_origins_forget(origins=client.allowed_origins.split())
     return client
 
 

@@ -69,6 +69,7 @@ CLIENT_LABELS = {"skip_authorization": gettext_lazy("First party")}
 CLIENT_HELP = {
     "redirect_uris": gettext_lazy("One per line."),
     "post_logout_redirect_uris": gettext_lazy("One per line."),
+    "allowed_origins": gettext_lazy("One per line."),
     "skip_authorization": gettext_lazy("One of the group's own apps: users are not asked to approve it."),
     "backchannel_logout_uri": gettext_lazy(
         "https address the hub POSTs a logout token to when a user's hub session ends (Back-Channel Logout)."
@@ -95,6 +96,7 @@ class ClientCreateForm(forms.ModelForm):
             "skip_authorization",
             "redirect_uris",
             "post_logout_redirect_uris",
+            "allowed_origins",
             "allowed_scopes",
             *BACKCHANNEL_LOGOUT_FIELDS,
         )
@@ -117,6 +119,7 @@ class ClientCreateForm(forms.ModelForm):
             "grant_type": data["authorization_grant_type"],
             "redirect_uris": data["redirect_uris"].split(),
             "post_logout_redirect_uris": data["post_logout_redirect_uris"].split(),
+            "allowed_origins": data["allowed_origins"].split(),
             "allowed_scopes": data["allowed_scopes"],
             "first_party": data["skip_authorization"],
             **{name: data[name] for name in BACKCHANNEL_LOGOUT_FIELDS},
@@ -132,6 +135,7 @@ class ClientChangeForm(forms.ModelForm):
             "name",
             "redirect_uris",
             "post_logout_redirect_uris",
+            "allowed_origins",
             "allowed_scopes",
             "skip_authorization",
             *BACKCHANNEL_LOGOUT_FIELDS,
@@ -147,7 +151,7 @@ class ClientChangeForm(forms.ModelForm):
         """Only what staff changed, in the shape ``client_update`` takes."""
         data, changes = self.cleaned_data, {}
         for name in self.changed_data:
-            if name in ("redirect_uris", "post_logout_redirect_uris"):
+            if name in ("redirect_uris", "post_logout_redirect_uris", "allowed_origins"):
                 changes[name] = data[name].split()
             elif name == "skip_authorization":
                 changes["first_party"] = data[name]
@@ -223,14 +227,25 @@ class ClientAdmin(ServiceFormsMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (gettext_lazy("Sign-in"), {"fields": ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes")}),
+        (
+            gettext_lazy("Sign-in"),
+            {"fields": ("redirect_uris", "post_logout_redirect_uris", "allowed_origins", "allowed_scopes")},
+        ),
         (gettext_lazy("Back-channel logout"), {"fields": BACKCHANNEL_LOGOUT_FIELDS}),
     )
     fieldsets = (
         (None, {"fields": ("name", "client_id", "tenant", "client_type", "authorization_grant_type", "state")}),
         (
             gettext_lazy("Sign-in"),
-            {"fields": ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "skip_authorization")},
+            {
+                "fields": (
+                    "redirect_uris",
+                    "post_logout_redirect_uris",
+                    "allowed_origins",
+                    "allowed_scopes",
+                    "skip_authorization",
+                )
+            },
         ),
         (gettext_lazy("Back-channel logout"), {"fields": BACKCHANNEL_LOGOUT_FIELDS}),
         (gettext_lazy("History"), {"fields": ("created", "updated", "disabled_at", "registration_source")}),

@@ -45,6 +45,7 @@ class ClientSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
     grant_type = serializers.CharField(source="authorization_grant_type")
     redirect_uris = serializers.SerializerMethodField()
     post_logout_redirect_uris = serializers.SerializerMethodField()
+    allowed_origins = serializers.SerializerMethodField()
     first_party = serializers.BooleanField(source="skip_authorization")
     backchannel_logout_uri = serializers.SerializerMethodField()
     secrets = ClientSecretSerializer(many=True, read_only=True)
@@ -59,6 +60,7 @@ class ClientSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
             "redirect_uris",
             "post_logout_redirect_uris",
             "allowed_scopes",
+            "allowed_origins",
             "first_party",
             "backchannel_logout_uri",
             "backchannel_logout_session_required",
@@ -74,6 +76,9 @@ class ClientSerializer(PrebuiltFieldsMixin, serializers.ModelSerializer):
 
     def get_post_logout_redirect_uris(self, client) -> list[str]:
         return client.post_logout_redirect_uris.split()
+
+    def get_allowed_origins(self, client) -> list[str]:
+        return client.allowed_origins.split()
 
     def get_backchannel_logout_uri(self, client) -> str | None:
         return client.backchannel_logout_uri or None
@@ -106,6 +111,19 @@ class BackchannelLogoutFields(serializers.Serializer):
         return value or ""
 
 
+def allowed_origins_field(**kwargs) -> serializers.ListField:
+    # The shape is the service's to check (tenants.services.allowed_origin_normalize), for the admin too.
+    return serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        max_length=20,
+        help_text=(
+            "Origins (scheme://host[:port]) of browser apps that call the token, userinfo and revocation "
+            "endpoints with fetch() (CORS); authorization-code clients only."
+        ),
+        **kwargs,
+    )
+
+
 class ClientCreateSerializer(BackchannelLogoutFields, StrictSerializer):
     name = serializers.CharField(max_length=255)
     client_type = serializers.ChoiceField(choices=[Client.CLIENT_CONFIDENTIAL, Client.CLIENT_PUBLIC])
@@ -115,6 +133,7 @@ class ClientCreateSerializer(BackchannelLogoutFields, StrictSerializer):
         child=serializers.URLField(), required=False, default=list, max_length=20
     )
     allowed_scopes = serializers.ListField(child=serializers.CharField(max_length=64), default=list, max_length=20)
+    allowed_origins = allowed_origins_field(required=False, default=list)
     first_party = serializers.BooleanField(default=True)
 
 
@@ -123,6 +142,7 @@ class ClientUpdateSerializer(BackchannelLogoutFields, StrictSerializer):
     redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)
     post_logout_redirect_uris = serializers.ListField(child=serializers.URLField(), required=False, max_length=20)
     allowed_scopes = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=20)
+    allowed_origins = allowed_origins_field(required=False)
     first_party = serializers.BooleanField(required=False)
 
 

@@ -194,3 +194,108 @@ def test_client_named_in_records_cannot_be_deleted(world, api_as):
     body = assert_problem(admin.delete(f"/api/v1/clients/{world.acme.app.client_id}"), 409)
     assert "disable it instead" in body["detail"]
     assert Client.objects.filter(pk=world.acme.app.pk).exists()
+
+
+# --- Allowed origins (browser apps, decision 32) ----------------------------------------------
+
+APP_CLIENT = {
+    "name": "Web app",
+    "client_type": "public",
+    "grant_type": "authorization-code",
+    "redirect_uris": ["https://web.acme.example/cb"],
+    "allowed_scopes": ["openid"],
+}
+
+
+def test_create_app_client_with_allowed_origins_stores_them_normalized(world, acme_admin):
+    origins = ["https://Web.Acme.example:443", "https://web.acme.example:8443"]
+    response = acme_admin.post("/api/v1/clients", APP_CLIENT | {"allowed_origins": origins}, format="json")
+    assert response.status_code == 201, response.content
+    expected = ["https://web.acme.example", "https://web.acme.example:8443"]
+    assert response.json()["allowed_origins"] == expected
+    client = Client.objects.get(client_id=response.json()["client_id"])
+    assert client.allowed_origins == " ".join(expected)
+    assert client.origin_allowed("https://web.acme.example")  # the toolkit reads them too
+    assert acme_admin.get(f"/api/v1/clients/{client.client_id}").json()["allowed_origins"] == expected
+    assert acme_admin.get(f"/api/v1/clients/{world.acme.backend.client_id}").json()["allowed_origins"] == []
+
+
+def test_patch_replaces_the_allowed_origins(world, acme_admin):
+    url = f"/api/v1/clients/{world.acme.app.client_id}"
+    first = acme_admin.patch(url, {"allowed_origins": ["https://a.acme.example"]}, format="json")
+    assert first.status_code == 200 and first.json()["allowed_origins"] == ["https://a.acme.example"]
+    second = acme_admin.patch(url, {"allowed_origins": ["https://b.acme.example"]}, format="json")
+    assert second.json()["allowed_origins"] == ["https://b.acme.example"]
+    untouched = acme_admin.patch(url, {"name": "Web"}, format="json")
+    assert untouched.json()["allowed_origins"] == ["https://b.acme.example"]
+    assert acme_admin.patch(url, {"allowed_origins": []}, format="json").json()["allowed_origins"] == []
+    world.acme.app.refresh_from_db()
+    assert world.acme.app.allowed_origins == ""
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        pytest.param(["https://web.acme.example/app"], id="path"),
+        pytest.param(["https://web.acme.example/"], id="trailing slash"),
+        pytest.param(["https://web.acme.example?x=1"], id="query"),
+        pytest.param(["https://web.acme.example#top"], id="fragment"),
+        pytest.param(["https://user@web.acme.example"], id="userinfo"),
+        pytest.param(["http://web.acme.example"], id="http not on localhost"),
+        pytest.param(["https://*.acme.example"], id="wildcard"),
+        pytest.param(["web.acme.example"], id="no scheme"),
+        pytest.param(["https://web.acme.example", "https://WEB.acme.example:443"], id="duplicate"),
+        pytest.param([f"https://web{n}.acme.example" for n in range(21)], id="too many"),
+    ],
+)
+def test_bad_allowed_origins_are_refused_and_change_nothing(world, acme_admin, origins):
+    before = Client.objects.count()
+    created = acme_admin.post("/api/v1/clients", APP_CLIENT | {"allowed_origins": origins}, format="json")
+    assert_problem(created, 400, path="/allowed_origins")
+    assert Client.objects.count() == before
+    url = f"/api/v1/clients/{world.acme.app.client_id}"
+    acme_admin.patch(url, {"allowed_origins": ["https://app.acme.example"]}, format="json")
+    patched = acme_admin.patch(url, {"name": "Renamed", "allowed_origins": origins}, format="json")
+    assert_problem(patched, 400, path="/allowed_origins")
+    world.acme.app.refresh_from_db()
+    assert world.acme.app.name != "Renamed" and world.acme.app.allowed_origins == "https://app.acme.example"
+
+
+def test_a_client_credentials_client_has_no_allowed_origins(world, acme_admin):
+    machine = {"name": "CRM", "client_type": "confidential", "grant_type": "client-credentials"}
+    body = assert_problem(
+        acme_admin.post("/api/v1/clients", machine | {"allowed_origins": ["https://crm.acme.example"]}, format="json"),
+        400,
+        path="/allowed_origins",
+    )
+    assert "authorization-code" in str(body["errors"])
+    url = f"/api/v1/clients/{world.acme.backend.client_id}"
+    assert_problem(acme_admin.patch(url, {"allowed_origins": ["https://crm.acme.example"]}, format="json"), 400)
+    world.acme.backend.refresh_from_db()
+    assert world.acme.backend.allowed_origins == ""
+
+
+def test_http_origins_only_for_localhost_in_development(world, acme_admin, settings):
+    url = f"/api/v1/clients/{world.acme.app.client_id}"
+    # Development: redirect URIs may be http, and so may the toolkit's origins (its ALLOWED_SCHEMES).
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ALLOWED_SCHEMES": ["https", "http"]}
+    local = ["http://localhost:5173", "http://127.0.0.1:8080", "http://[::1]:3000"]
+    assert acme_admin.patch(url, {"allowed_origins": local}, format="json").json()["allowed_origins"] == local
+    assert_problem(
+        acme_admin.patch(url, {"allowed_origins": ["http://web.acme.example"]}, format="json"),
+        400,
+        path="/allowed_origins",
+    )
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "ALLOWED_REDIRECT_URI_SCHEMES": ["https"]}  # production's
+    assert_problem(
+        acme_admin.patch(url, {"allowed_origins": ["http://localhost:5173"]}, format="json"),
+        400,
+        path="/allowed_origins",
+    )
+
+
+def test_another_tenants_clients_origins_cannot_be_patched(world, acme_admin):
+    url = f"/api/v1/clients/{world.bolt.app.client_id}"
+    assert_problem(acme_admin.patch(url, {"allowed_origins": ["https://evil.example"]}, format="json"), 404)
+    world.bolt.app.refresh_from_db()
+    assert world.bolt.app.allowed_origins == ""
