@@ -29,6 +29,7 @@ from accounts.signin.context import requesting_client, signin_context_for_client
 from accounts.signin.guest import guest_refusal, guest_requirement_response
 from accounts.signin.mfa import mfa_requirement_response
 from accounts.signin.policy import session_meets_login_methods
+from accounts.signin.reauthentication import reauthentication_response
 from tenants.keys import signing_key_current, signing_keys_published
 from tenants.models import Client
 
@@ -225,7 +226,8 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
 
     def _signin_requirements_unmet(self, request, client, parameters) -> bool:
         """Whether this session falls short of ``client``'s tenant's rules or the request's
-        acr demand (what _signin_requirements checks, without leaving the session)."""
+        acr demand (what _signin_requirements checks; a guest asked for two factors is
+        signed out on the way, as the page's GET would)."""
         context = signin_context_for_client(client)
         return (
             (request.user.is_guest and guest_refusal(context) is not None)
@@ -256,9 +258,13 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
         return self.handle_prompt_login()
 
     def handle_prompt_login(self):
-        """To the login page, or for a signed-in user to allauth's re-authentication page."""
-        target = "account_reauthenticate" if self.request.user.is_authenticated else settings.LOGIN_URL
-        return redirect_to_login(self._return_path(), resolve_url(target), self.get_redirect_field_name())
+        """To the login page, or for a signed-in user to sign in again by a method they have
+        and the tenant takes (accounts.signin.reauthentication, decision 34)."""
+        return_to = self._return_path()
+        if not self.request.user.is_authenticated:
+            return redirect_to_login(return_to, resolve_url(settings.LOGIN_URL), self.get_redirect_field_name())
+        context = signin_context_for_client(requesting_client(self.request.get_full_path()))
+        return reauthentication_response(self.request, context, return_to)
 
     def redirect(self, redirect_to, application):
         response = super().redirect(redirect_to, application)
