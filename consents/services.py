@@ -108,6 +108,19 @@ def _latest_change(consent: Consent) -> datetime | None:
     return max(moments) if moments else None
 
 
+def _consent_locked(*, user, purpose: Purpose) -> Consent | None:
+    """The user's consent to ``purpose``, locked until commit; None if there is none yet.
+
+    A first act has no row to lock, and two at once would each insert one (the loser a
+    500). They queue on the user's row instead: NO KEY UPDATE, so rows that only refer to
+    the user are not held up. Only first acts pay for it."""
+    consent = Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
+    if consent is not None:
+        return consent
+    type(user).objects.select_for_update(no_key=True).filter(pk=user.pk).exists()
+    return Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
+
+
 def _consent_change(
     *,
     actor: Actor,
@@ -136,7 +149,7 @@ def _consent_change(
         raise ValidationError({"version": f"purpose {purpose.slug} has no statement version {version}"}) from None
 
     state = Consent.State.GRANTED if action == ConsentRecord.Action.GRANT else Consent.State.WITHDRAWN
-    consent = Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
+    consent = _consent_locked(user=user, purpose=purpose)
     if consent and consent.state == state and consent.version_id == statement.pk:
         return consent  # already so: an idempotent repeat records nothing twice
 

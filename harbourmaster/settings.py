@@ -382,7 +382,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "harbourmaster.api.negotiation.RememberingContentNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "harbourmaster.api.parsers.MergePatchParser"],
+    "DEFAULT_PARSER_CLASSES": ["harbourmaster.api.parsers.JSONParser", "harbourmaster.api.parsers.MergePatchParser"],
     "EXCEPTION_HANDLER": "harbourmaster.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -404,6 +404,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Schema generation has no tenant; the plain default manager never raises for that.
     "DEFAULT_QUERY_MANAGER": "_default_manager",
+    # harbourmaster.api.converters: a uuid in either case, documented as a uuid.
+    "PATH_CONVERTER_OVERRIDES": {"any_case_uuid": {"type": "string", "format": "uuid"}},
     "ENUM_NAME_OVERRIDES": {
         "ClientTypeEnum": [("confidential", "Confidential"), ("public", "Public")],
         "TenantStatusEnum": "tenants.models.Tenant.Status",

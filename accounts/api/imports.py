@@ -19,6 +19,7 @@ from accounts.imports.models import ImportJob
 from accounts.imports.rows import UploadInvalid, upload_summary
 from accounts.imports.selectors import import_row_errors
 from accounts.imports.services import import_job_create
+from harbourmaster.api import converters  # noqa: F401  (registers <any_case_uuid:...>)
 from harbourmaster.api.errors import InvalidInput, PayloadTooLarge
 from harbourmaster.api.idempotency import idempotent
 from harbourmaster.api.pagination import IdCursorPagination
@@ -57,9 +58,12 @@ class UploadParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None) -> Upload:
         try:
-            return Upload(self.format, stream.read().decode("utf-8-sig"))
+            text = stream.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ParseError("The upload must be UTF-8 text.") from None
+        if "\x00" in text:  # the upload is kept in a text column, which cannot hold NUL
+            raise ParseError("The upload must be text without NUL bytes.")
+        return Upload(self.format, text)
 
 
 class JSONLinesUploadParser(UploadParser):
@@ -176,6 +180,8 @@ class UserImportViewSet(TenantViewSet):
 
 urlpatterns = [
     path("imports", UserImportViewSet.as_view({"post": "create"}), name="user-imports"),
-    path("imports/<uuid:uuid>", UserImportViewSet.as_view({"get": "retrieve"}), name="user-import-detail"),
-    path("imports/<uuid:uuid>/errors", UserImportViewSet.as_view({"get": "errors"}), name="user-import-errors"),
+    path("imports/<any_case_uuid:uuid>", UserImportViewSet.as_view({"get": "retrieve"}), name="user-import-detail"),
+    path(
+        "imports/<any_case_uuid:uuid>/errors", UserImportViewSet.as_view({"get": "errors"}), name="user-import-errors"
+    ),
 ]

@@ -133,18 +133,60 @@ def _jsonl_rows(body: str) -> Iterator[Row]:
             continue
         try:
             data = json.loads(text)
+            storable = not _escapes_unstorable(text) or _storable(data)
         except ValueError as error:
             yield Row(number, None, f"not valid JSON: {error}")
             continue
+        except RecursionError:
+            yield Row(number, None, "not valid JSON: nested too deeply")
+            continue
         if not isinstance(data, dict):
             yield Row(number, None, "a line must hold one JSON object")
-            continue
-        yield Row(number, data)
+        elif not storable:
+            yield Row(number, None, UNSTORABLE)
+        else:
+            yield Row(number, data)
+
+
+# PostgreSQL's text and jsonb hold neither NUL nor half a UTF-16 surrogate pair; JSON can
+# spell both as escapes. Such a row is refused whole: stored, or quoted in its own error
+# report, either would fail its batch's statement and take the other rows with it.
+UNSTORABLE = "holds a NUL character or a lone surrogate (\\u0000, \\ud800-\\udfff), which cannot be stored"
+
+
+def _escapes_unstorable(text: str) -> bool:
+    lowered = text.lower()
+    return "\\u0000" in lowered or "\\ud" in lowered  # cheap: most rows escape neither
+
+
+def _storable(value) -> bool:
+    if isinstance(value, str):
+        return _valid_utf8(value)
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
+
+
+def _valid_utf8(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _csv_rows(body: str) -> Iterator[Row]:
-    reader = csv.reader(io.StringIO(body, newline=""))
-    header = [name.strip() for name in next(reader, [])]
+    # strict: a quote that never closes is an error at its row, not a cell that swallows
+    # the rest of the file.
+    reader = csv.reader(io.StringIO(body, newline=""), strict=True)
+    try:
+        header = [name.strip() for name in next(reader, [])]
+    except csv.Error as error:  # a header whose quote never closes
+        raise UploadInvalid([{"path": "/", "message": f"the header is not valid CSV: {error}"}]) from None
     _csv_header_check(header)
     start = reader.line_num + 1
     while True:

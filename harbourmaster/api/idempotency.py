@@ -24,6 +24,8 @@ from tenants.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Replayed with the body: a client follows them (the import job a 202 created, say).
+REPLAYED_HEADERS = ("Location", "ETag")
 
 
 def _lifetime() -> timedelta:
@@ -78,7 +80,8 @@ def _replay(caller: ApiCaller, key: str, fingerprint: str) -> Response:
     stored = IdempotencyKey.objects.get(client=caller.client, key=key)
     if stored.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
-    return Response(stored.response_body, status=stored.status_code, headers={"Idempotent-Replayed": "true"})
+    headers = {**stored.response_headers, "Idempotent-Replayed": "true"}
+    return Response(stored.response_body, status=stored.status_code, headers=headers)
 
 
 def idempotent(request, handler: Callable[[], Response]) -> Response:
@@ -95,7 +98,8 @@ def idempotent(request, handler: Callable[[], Response]) -> Response:
         response = handler()
         if status.is_success(response.status_code):
             claim.status_code, claim.response_body = response.status_code, response.data
-            claim.save(update_fields=["status_code", "response_body"])
+            claim.response_headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
+            claim.save(update_fields=["status_code", "response_body", "response_headers"])
         else:
             transaction.set_rollback(True)
         return response

@@ -1,3 +1,4 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 
@@ -11,3 +12,15 @@ class IdCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        # DRF checks the offset and direction but hands the position to the query as it
+        # came: a position that is not an id would fail there, as a 500.
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and not _an_id(cursor.position):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+def _an_id(position: str) -> bool:
+    return position.isascii() and position.isdigit() and len(position) <= 19  # a bigint

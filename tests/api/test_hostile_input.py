@@ -1,0 +1,249 @@
+"""Hostile and malformed input to the user-data API (found by a bug hunt of session 6).
+
+Each must get a clear 4xx (or be reported as a refused import row), never a 500, and
+never cost the tenant the rest of its upload.
+"""
+
+import base64
+import json
+import threading
+
+import pytest
+from django.db import DatabaseError, connection
+
+from accounts.imports.models import ImportJob
+from accounts.models import Membership, User
+from consents.models import Consent, ConsentRecord
+from tests.api.conftest import assert_problem
+
+IMPORTS = "/api/v1/users/imports"
+JSONL = "application/x-ndjson"
+WHEN = "2026-01-15T10:00:00Z"
+
+
+@pytest.fixture
+def api(world, api_as):
+    """Acme's backend with every user-data scope; a server error comes back as a 500
+    response instead of being raised in the test."""
+    client = api_as(world.acme.backend, ["users:read", "users:write", "consents:write"])
+    client.raise_request_exception = False
+    return client
+
+
+def cursor(query: str) -> str:
+    """A cursor as DRF encodes one (base64 of a query string), here with a tampered position."""
+    return base64.b64encode(query.encode()).decode()
+
+
+def import_run(api, django_capture_on_commit_callbacks, body: str, content_type: str = JSONL):
+    """POST an upload and run its queued task; the job and the database error that stopped it, if any."""
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api.post(IMPORTS, data=body.encode(), content_type=content_type)
+    assert response.status_code == 202, response.content
+    crashed = None
+    for callback in callbacks:
+        try:
+            callback()
+        except DatabaseError as error:
+            crashed = error
+    return ImportJob.all_tenants.get(), crashed
+
+
+# --- Import: a malformed row must be reported with its line, not sink the upload -------------
+
+
+@pytest.mark.parametrize(
+    "bad_row",
+    [
+        # An unknown key holding a NUL: the row error's path carries it.
+        '{"email": "two@example.org", "giv\\u0000en_name": "Two"}',
+        # A lone surrogate in an unknown key: the same.
+        '{"email": "two@example.org", "giv\\ud800en_name": "Two"}',
+        # A consent action holding a NUL: DRF's "is not a valid choice" message quotes it.
+        '{"email": "two@example.org", "consents": [{"purpose": "newsletter", "action": "gr\\u0000ant", "occurred_at": "2026-01-15T10:00:00Z"}]}',
+    ],
+    ids=["nul-in-key", "surrogate-in-key", "nul-in-choice"],
+)
+def test_an_import_row_whose_error_quotes_a_nul_or_surrogate_is_reported_not_fatal(
+    world, api, django_capture_on_commit_callbacks, bad_row
+):
+    """PostgreSQL's text and jsonb hold neither NUL nor a lone surrogate. Such a row is
+    refused with its line; stored, or quoted in its error report, it would fail its
+    batch's statement and take the good rows with it."""
+    body = '{"email": "one@example.org"}\n' + bad_row + '\n{"email": "three@example.org"}\n'
+    job, crashed = import_run(api, django_capture_on_commit_callbacks, body)
+    assert crashed is None, f"the import crashed on line 2's error report: {crashed!r}"
+    assert (job.status, job.rows_done, job.rows_failed) == ("done", 2, 1)
+    assert list(job.row_errors.values_list("line", flat=True)) == [2]
+    assert User.objects.filter(email__in=["one@example.org", "three@example.org"]).count() == 2
+
+
+def test_a_csv_upload_with_an_unterminated_quote_reports_the_row_instead_of_swallowing_the_file(
+    world, api, django_capture_on_commit_callbacks
+):
+    """An opening quote that never closes is reported at its line, not read as a cell
+    that swallows the rest of the file into Bea's given name."""
+    body = (
+        "email,given_name\n"
+        "ann@import.example,Ann\n"
+        'bea@import.example,"Bea\n'
+        "cid@import.example,Cid\n"
+        "dot@import.example,Dot\n"
+    )
+    job, crashed = import_run(api, django_capture_on_commit_callbacks, body, "text/csv")
+    assert crashed is None
+    swallowed = User.objects.filter(given_name__contains="cid@import.example").values_list("given_name", flat=True)
+    assert not swallowed, f"a given name holds the rest of the file: {list(swallowed)}"
+    assert 3 in list(job.row_errors.values_list("line", flat=True)), "the unterminated quote on line 3 is not reported"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [(JSONL, '{"email": "one@example.org"}\n\x00\n'), ("text/csv", "email\none@example.org\n\x00\n")],
+    ids=["jsonl", "csv"],
+)
+def test_an_upload_holding_a_nul_byte_is_a_400_not_a_500(world, api, content_type, body):
+    """The upload is stored whole in ImportJob.body, a PostgreSQL text column, which cannot
+    hold NUL: the INSERT fails with DataError and the caller gets a 500."""
+    response = api.post(IMPORTS, data=body.encode(), content_type=content_type)
+    assert_problem(response, 400)
+    assert not ImportJob.all_tenants.exists()
+
+
+def test_a_jsonl_upload_with_a_deeply_nested_value_is_refused_not_a_500(world, api):
+    """upload_summary parses each line with json.loads and catches only ValueError; a deeply
+    nested array raises RecursionError, which becomes a 500."""
+    body = '{"email": "one@example.org", "given_name": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    response = api.post(IMPORTS, data=body.encode(), content_type=JSONL)
+    assert response.status_code == 202, response.content  # the line is reported when the job runs
+
+
+def test_a_replayed_upload_answers_with_the_same_location_header(world, api, django_capture_on_commit_callbacks):
+    """An Idempotency-Key replay answers exactly as the first did (decision 0011): the
+    Location to follow too, not only the status and body."""
+    body = '{"email": "one@example.org"}\n'
+    with django_capture_on_commit_callbacks(execute=True):
+        first = api.post(IMPORTS, data=body.encode(), content_type=JSONL, HTTP_IDEMPOTENCY_KEY="upload-1")
+        again = api.post(IMPORTS, data=body.encode(), content_type=JSONL, HTTP_IDEMPOTENCY_KEY="upload-1")
+    assert (first.status_code, again.status_code, again["Idempotent-Replayed"]) == (202, 202, "true")
+    assert again.get("Location") == first["Location"]
+
+
+# --- Cursors and filters: tampered or extreme values get a 4xx ---------------------------
+
+
+@pytest.mark.parametrize("position", ["abc", "", "1.5"])
+def test_a_tampered_cursor_position_is_refused_not_a_500(world, api, position):
+    """A cursor whose position is not an id is refused as DRF refuses one it cannot decode.
+    Every list of the API shares IdCursorPagination: the export, an import's errors and
+    the purposes shown."""
+    tampered = cursor(f"p={position}")
+    job = api.post(IMPORTS, data=b'{"email": "one@example.org"}\n', content_type=JSONL).json()
+    lists = ["/api/v1/purposes/newsletter/users", job["errors_url"], "/api/v1/purposes"]
+    statuses = {url: api.get(f"{url}?cursor={tampered}").status_code for url in lists}
+    assert statuses == dict.fromkeys(lists, 404)  # DRF's "Invalid cursor", as for an undecodable one
+
+
+@pytest.mark.parametrize("name", ["changed_since", "consent_granted_since"])
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"])
+def test_export_filters_at_the_ends_of_the_calendar_are_not_a_500(world, api, name, value):
+    """A valid ISO time whose UTC instant falls before year 1 or after year 9999 cannot be
+    compared in UTC: a 400 naming the filter."""
+    response = api.get(f"/api/v1/purposes/newsletter/users?{name}={value}")
+    body = assert_problem(response, 400)
+    assert name in json.dumps(body), body
+
+
+# --- JSON bodies: hostile JSON gets a 400 -----------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/users", "/api/v1/users/lookup", "/api/v1/consents"])
+def test_deeply_nested_json_is_a_400_not_a_500(world, api, url):
+    """DRF's JSONParser turns ValueError into a 400 but not RecursionError: 200 KB of
+    nested brackets, well under the 2 MB body limit, answers 500 on every JSON endpoint."""
+    body = "[" * 100_000 + "]" * 100_000
+    assert_problem(api.post(url, body, content_type="application/json"), 400)
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/users", '{"email": "dora@example.org", "sh\\ud800oe": 1}'),
+        ("/api/v1/users/lookup", '{"purpose": "newsletter", "identifiers": [{"sh\\ud800oe": 1}]}'),
+        (
+            "/api/v1/consents",
+            '{"user": {"email": "alice@example.org"}, "purpose": "newsletter", "action": "gr\\ud800ant", "occurred_at": "2026-01-15T10:00:00Z"}',
+        ),
+    ],
+    ids=["push-unknown-key", "lookup-unknown-key", "consent-choice"],
+)
+def test_a_lone_surrogate_echoed_in_an_error_is_a_400_not_a_500(world, api, url, body):
+    """The error body quotes the offending key (StrictSerializer) or value (ChoiceField);
+    the JSON renderer writes non-ASCII as it is (UNICODE_JSON) and then encodes UTF-8,
+    which a lone surrogate cannot be: UnicodeEncodeError while rendering the 400, a 500."""
+    response = api.post(url, body, content_type="application/json")
+    assert_problem(response, 400)
+    json.loads(response.content)
+
+
+# --- Paths -------------------------------------------------------------------------------
+
+
+def test_a_uuid_in_upper_case_names_the_same_user(world, api):
+    """UUIDs are case-insensitive on input (RFC 9562) and the batch lookup accepts either
+    case, but the `<uuid:...>` path converter matches lower case only: an upper-case uuid
+    gets Django's HTML 404 page, not the user and not a problem+json body."""
+    lower = api.get(f"/api/v1/users/{world.alice.uuid}?purpose=newsletter")
+    upper = api.get(f"/api/v1/users/{str(world.alice.uuid).upper()}?purpose=newsletter")
+    assert lower.status_code == 200
+    assert (upper.status_code, upper["Content-Type"]) == (200, "application/json"), upper.content[:80]
+    assert upper.json() == lower.json()
+
+
+# --- Concurrency ---------------------------------------------------------------------------
+
+THREADS = 8
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs real concurrent transactions")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_grants_of_one_consent_all_succeed(world, api_as):
+    """A first grant has no consent row to lock. Concurrent first grants (a tenant system's
+    retry without an Idempotency-Key, two of its systems at once) all succeed: one is
+    recorded, the others are idempotent repeats."""
+    body = {
+        "user": {"uuid": str(world.carol.uuid)},
+        "purpose": "newsletter",
+        "action": "grant",
+        "occurred_at": WHEN,
+    }
+    # Carol is known to Acme (a member), so Acme may name her by uuid.
+    Membership.all_tenants.create(tenant=world.acme.tenant, user=world.carol, source="api")
+    apis = [api_as(world.acme.backend, ["consents:write"]) for _ in range(THREADS)]
+    for client in apis:
+        client.raise_request_exception = False
+    barrier = threading.Barrier(THREADS)
+    statuses = [None] * THREADS
+
+    def send(index: int) -> None:
+        try:
+            barrier.wait()
+            statuses[index] = apis[index].post("/api/v1/consents", body, format="json").status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * THREADS
+    assert Consent.all_tenants.filter(user=world.carol, purpose=world.acme.newsletter, state="granted").count() == 1
+    assert ConsentRecord.all_tenants.filter(user=world.carol, purpose=world.acme.newsletter).count() == 1
+
+
+def test_a_csv_upload_whose_header_quote_never_closes_is_a_400(world, api):
+    response = api.post(IMPORTS, data=b'email,"given_name\none@example.org,One\n', content_type="text/csv")
+    body = assert_problem(response, 400)
+    assert "not valid CSV" in json.dumps(body)
+    assert not ImportJob.all_tenants.exists()
