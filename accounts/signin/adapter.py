@@ -148,6 +148,8 @@ class HubAccountAdapter(DefaultAccountAdapter):
         return PhoneNumberField(**kwargs)
 
     def get_user_by_phone(self, phone: str) -> User | None:
+        """The account a code for ``phone`` is sent for, verified or not: which account the
+        code opens is decided when it comes back (``signin_code_account_settle``)."""
         return User.objects.filter(phone_number=phone, is_active=True, kind=User.Kind.REGISTERED).first()
 
     def get_phone(self, user: User) -> tuple[str, bool] | None:

@@ -8,15 +8,19 @@ MFA, the social callback) still know it. Without one, the hub's own defaults app
 schema's defaults for every key).
 
 Nothing here trusts ``next`` beyond picking which tenant's rules and branding apply: it
-must be a local authorization URL of a live client.
+must be a local authorization URL of a live client. Once a sign-in code is sent, not even
+that: the code page serves the tenant the code was asked for at (``signin_code_made``), so
+its lifetime and attempt limit are that tenant's whatever the page's ``next`` names.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from allauth.account.stages import LoginByCodeStage, LoginStageController
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.sms.backends import sms_disabled
 from tenants.config import effective_config
@@ -25,6 +29,7 @@ from tenants.selectors import tenant_effective_config
 
 SESSION_KEY = "signin_client_id"
 SESSION_RETURN_KEY = "signin_return_to"  # the authorization request the sign-in goes back to
+CODE_SESSION_KEY = "signin_code"  # the client the session's latest sign-in code was made for
 REQUEST_ATTRIBUTE = "_signin_context"
 
 
@@ -87,12 +92,15 @@ def authorization_request_url(request: HttpRequest) -> str | None:
     return request.POST.get("next") if request.method == "POST" and "next" in request.POST else request.GET.get("next")
 
 
-def _client_from_session(request: HttpRequest) -> Client | None:
-    client_id = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+def _live_client(client_id: str | None) -> Client | None:
     if not client_id:
         return None
     client = Client.objects.select_related("tenant").filter(client_id=client_id, disabled_at__isnull=True).first()
     return client if client is not None and client.tenant.is_active else None
+
+
+def _client_from_session(request: HttpRequest) -> Client | None:
+    return _live_client(request.session.get(SESSION_KEY) if hasattr(request, "session") else None)
 
 
 def _deliverable(config: dict[str, Any]) -> dict[str, Any]:
@@ -123,13 +131,59 @@ def signin_context(request: HttpRequest) -> SignInContext:
     found = request.__dict__.get(REQUEST_ATTRIBUTE)
     if found is not None:
         return found
-    client = requesting_client(authorization_request_url(request))
-    from_next = client is not None
-    if client is None:
-        client = _client_from_session(request)
-    context = signin_context_for_client(client, from_next=from_next)
+    if request.path == reverse("account_confirm_login_code"):
+        context = signin_context_for_client(_pending_code_client(request))
+    else:
+        context = _context_from_next_or_session(request)
     setattr(request, REQUEST_ATTRIBUTE, context)
     return context
+
+
+def _context_from_next_or_session(request: HttpRequest) -> SignInContext:
+    client = requesting_client(authorization_request_url(request))
+    if client is not None:
+        return signin_context_for_client(client, from_next=True)
+    return signin_context_for_client(_client_from_session(request))
+
+
+# --- Sign-in codes: the tenant a code was asked for at -----------------------------------
+
+
+def signin_code_made(request: HttpRequest, *, client: Client | None, code: str) -> None:
+    """Remember that ``code``, just made, is for ``client``'s sign-in (None: the hub's own).
+
+    The code page then serves that client (``signin_context``), so the code is held to the
+    lifetime and attempt limit of the tenant it was asked for at: the page's ``next`` is
+    the sender's to choose. A resend on the code page is made for the same client again.
+    """
+    request.session[CODE_SESSION_KEY] = {"client_id": client.client_id if client else None, "code": _digest(code)}
+
+
+def _pending_code_client(request: HttpRequest) -> Client | None:
+    """The client the session's pending sign-in code was made for.
+
+    None (the hub's own defaults) when the session holds no code, or a code this record
+    was not made for: never the client a request names.
+    """
+    record = request.session.get(CODE_SESSION_KEY) if hasattr(request, "session") else None
+    if not record:
+        return None
+    code = _pending_code(request)
+    if not (code and constant_time_compare(record["code"], _digest(code))):
+        return None
+    return _live_client(record["client_id"])
+
+
+def _pending_code(request: HttpRequest) -> str:
+    """The code the session's pending code sign-in waits for ("" if none)."""
+    stage = getattr(request, "_login_stage", None)  # put there by allauth's code page
+    if stage is None or stage.key != LoginByCodeStage.key:
+        stage = LoginStageController.enter(request, LoginByCodeStage.key)
+    return stage.state.get("code", "") if stage is not None else ""
+
+
+def _digest(code: str) -> str:
+    return salted_hmac("accounts.signin.context.signin_code_made", code, algorithm="sha256").hexdigest()
 
 
 def signin_return_url(request: HttpRequest) -> str | None:

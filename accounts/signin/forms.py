@@ -16,17 +16,28 @@ from allauth.account import app_settings as account_settings
 from allauth.account.adapter import get_adapter
 from allauth.account.fields import PhoneField
 from allauth.account.forms import ConfirmLoginCodeForm, RequestLoginCodeForm, ResetPasswordForm
+from allauth.account.internal.flows.login import perform_login, record_authentication
+from allauth.account.internal.stagekit import clear_login
+from allauth.account.models import Login
+from allauth.account.utils import get_next_redirect_url
 from allauth.core import context, ratelimit
+from allauth.core.exceptions import ImmediateHttpResponse
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.models import User
 from accounts.signin.codes import CHANNEL_METHODS, code_channel_available, code_channel_refusal, code_minutes
 from accounts.signin.context import signin_context
 from accounts.signin.limits import code_request_consume
-from accounts.signin.services import signin_code_account_ensure, signin_code_address_verified
+from accounts.signin.services import (
+    signin_code_account_ensure,
+    signin_code_account_settle,
+    signin_code_address_verified,
+)
 
 
 class PhoneNumberField(PhoneField):
@@ -156,11 +167,32 @@ class ConfirmCodeForm(ConfirmLoginCodeForm):
 
     def clean(self):
         cleaned_data = super().clean()
-        user = self._stage.login.user
-        if not self._errors and user is not None and self._stage.state.get("email"):
-            # The code came back: the address is proven (allauth then finds it verified).
-            signin_code_address_verified(user=user, email=self._stage.state["email"])
+        if self._errors or self._stage.login.user is None:
+            return cleaned_data
+        state, user = self._stage.state, self._stage.login.user
+        if not state.get("initiated_by_user", True):
+            # A step of a sign-in the user began otherwise (a password): that account's address.
+            signin_code_address_verified(user=user, email=state.get("email"), phone=state.get("phone"))
+            return cleaned_data
+        # The code came back: the address is proven, and opens only an account it is verified
+        # on (allauth then finds it verified), which need not be the one it was sent for.
+        account = signin_code_account_settle(
+            email=state.get("email"), phone=state.get("phone"), tenant=self.signin.tenant
+        )
+        if account is None:
+            raise get_adapter().validation_error("account_inactive")
+        if account.pk != user.pk:
+            raise ImmediateHttpResponse(self._sign_in_instead(account))
         return cleaned_data
+
+    def _sign_in_instead(self, account: User) -> HttpResponse:
+        """allauth's end of a code sign-in (``LoginCodeVerificationProcess.finish``), for the
+        account the code proved rather than the account allauth sent it for."""
+        state = self._stage.state
+        clear_login(self.request)
+        record_authentication(self.request, account, method="code", email=state.get("email"), phone=state.get("phone"))
+        login = Login(user=account, redirect_url=get_next_redirect_url(self.request), email=state.get("email"))
+        return perform_login(self.request, login)
 
     def _spend_attempt(self) -> None:
         """Hold the code to the tenant's ``max_attempts``: at the last allowed miss, spend

@@ -4,7 +4,8 @@
 signs it in and returns to the authorization request. The cookie holds a random value;
 the hub keeps only its SHA-256, so a copy of the database opens no guest's session.
 When the device later signs in to a registered account, the guest is merged into it
-(accounts/merge.py). docs/decisions/0016-mfa-and-guests.md.
+(accounts/merge.py). docs/decisions/0016-mfa-and-guests.md. A guest claims no address or
+credential on allauth's account pages: it is sent to register (docs/decisions/0033).
 """
 
 import hashlib
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_POST
 from accounts.merge import GuestMergeRefused, guest_merge
 from accounts.models import User
 from accounts.services import user_guest_create
-from accounts.signin.context import SignInContext, signin_context
+from accounts.signin.context import SignInContext, signin_context, signin_return_url
 from harbourmaster.actors import Actor
 from harbourmaster.client_address import client_address_key
 
@@ -129,6 +130,10 @@ def guest_requirement_response(request: HttpRequest, context: SignInContext) -> 
     (``prompt=login`` or ``prompt=create``): the guest session ends (the device cookie
     stays, so the guest is merged once the person signs in) and the login page, or the
     sign-up page for ``prompt=create``, is shown. None when the guest may go on.
+
+    ``prompt=none`` only asks: the answer is the same redirect (the authorization endpoint
+    turns any answer into login_required) and the session is left as it is, so a silent
+    check by one tenant's app does not sign the guest out of another's.
     """
     user = request.user
     if not (user.is_authenticated and user.is_guest):
@@ -143,12 +148,62 @@ def guest_requirement_response(request: HttpRequest, context: SignInContext) -> 
     else:
         query.pop("prompt", None)
     page = "account_signup" if "create" in prompts else settings.LOGIN_URL
-    return guest_session_end_response(request, return_to=f"{request.path}?{query.urlencode()}", page=page)
+    return_to = f"{request.path}?{query.urlencode()}"
+    if "none" in prompts:
+        return redirect_to_login(return_to, resolve_url(page))
+    return guest_session_end_response(request, return_to=return_to, page=page)
 
 
 def guest_session_end_response(request: HttpRequest, *, return_to: str, page: str = settings.LOGIN_URL):
     logout(request)
     return redirect_to_login(return_to, resolve_url(page))
+
+
+# --- allauth's account pages: a guest registers instead ---------------------------------------
+
+# The pages that put an address, a number, a password, a second factor or a provider on the
+# signed-in account. A guest proved nothing to be there, so what it claimed there would be a
+# stranger's claim on the person who later proves it (docs/decisions/0033).
+ACCOUNT_PAGES_CLOSED_TO_GUESTS = frozenset(
+    {
+        "account_email",
+        "account_set_password",
+        "account_change_password",
+        "account_change_phone",
+        "account_verify_phone",
+        "socialaccount_connections",
+        "mfa_index",
+        "mfa_activate_totp",
+        "mfa_deactivate_totp",
+        "mfa_view_recovery_codes",
+        "mfa_generate_recovery_codes",
+        "mfa_download_recovery_codes",
+        "mfa_list_webauthn",
+        "mfa_add_webauthn",
+        "mfa_edit_webauthn",
+        "mfa_remove_webauthn",
+    }
+)
+
+
+def guest_account_page_response(request: HttpRequest) -> HttpResponse | None:
+    """For a signed-in guest on one of those pages, or connecting a provider: the sign-up
+    page, as when an app asks a guest for an account. The guest session ends and the device
+    cookie stays, so the guest is merged into the account made. None for everyone else."""
+    # The page first: the user is not loaded for every other request (the token endpoint).
+    if request.resolver_match.url_name not in ACCOUNT_PAGES_CLOSED_TO_GUESTS and not _connects_a_provider(request):
+        return None
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_guest:
+        return None
+    return_to = signin_return_url(request) or request.path
+    return guest_session_end_response(request, return_to=return_to, page="account_signup")
+
+
+def _connects_a_provider(request: HttpRequest) -> bool:
+    """A provider's login started to connect it to the signed-in account (``process=connect``)."""
+    provider_view = request.resolver_match.func.__module__.startswith("allauth.socialaccount.providers.")
+    return provider_view and "connect" in (request.POST.get("process"), request.GET.get("process"))
 
 
 # --- Signing in to an account on a guest's device -------------------------------------------

@@ -3,8 +3,8 @@
 allauth.mfa does the factors (TOTP, passkeys, recovery codes): enrolment, the challenge at sign-in
 for anyone who has enrolled, re-authentication. What the hub adds is the tenant's rule,
 applied at the authorization endpoint, which sends a user without a second factor in
-this session to enrol (no authenticator yet) or to prove one (allauth's MFA
-re-authentication) and back. docs/decisions/0016-mfa-and-guests.md.
+this session to prove one the tenant takes (allauth's MFA re-authentication) or, having
+none it takes, to enrol one, and back. docs/decisions/0016-mfa-and-guests.md.
 """
 
 from dataclasses import replace
@@ -13,7 +13,6 @@ from allauth.account.internal.flows.login import get_authentication_records, rec
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added
-from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +25,7 @@ from accounts.signin.guest import guest_requirement_response
 # reads it through ``request.session``); always a local path we built ourselves.
 RETURN_SESSION_KEY = "signin_mfa_return_to"
 ENROLMENT_PAGES = {"totp": "mfa_activate_totp", "webauthn": "mfa_add_webauthn"}
+REAUTHENTICATION_PAGES = {"totp": "mfa_reauthenticate", "webauthn": "mfa_reauthenticate_webauthn"}
 SECOND_FACTORS = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
@@ -40,7 +40,8 @@ def mfa_requirement_response(request: HttpRequest, context: SignInContext) -> Ht
 
     None when the tenant does not require MFA, nobody is signed in, or a second factor
     of the tenant's methods was used this session. Otherwise: to allauth's MFA
-    re-authentication if the user has an authenticator, else to enrol; either way back to
+    re-authentication if the user has an authenticator the tenant takes, else to enrol one
+    it takes; either way back to
     ``request.get_full_path()``. A guest cannot hold a second factor: its session ends and
     the login page is shown (accounts.signin.guest).
     """
@@ -53,8 +54,9 @@ def mfa_requirement_response(request: HttpRequest, context: SignInContext) -> Ht
         request.session.pop(RETURN_SESSION_KEY, None)
         return None
     return_to = request.get_full_path()
-    if is_mfa_enabled(user, list(SECOND_FACTORS)):
-        return redirect_to_login(return_to, resolve_url(_reauthentication_page(user)))
+    page = _reauthentication_page(user, context.mfa["methods"])
+    if page is not None:
+        return redirect_to_login(return_to, resolve_url(page))
     request.session[RETURN_SESSION_KEY] = return_to
     return redirect_to_login(return_to, resolve_url(_enrolment_page(context.mfa["methods"])))
 
@@ -66,11 +68,19 @@ def mfa_step_up_response(request: HttpRequest, context: SignInContext) -> HttpRe
     return mfa_requirement_response(request, required)
 
 
-def _reauthentication_page(user) -> str:
-    """The code page, unless the user's only second factor is a passkey (it links back)."""
-    if is_mfa_enabled(user, [Authenticator.Type.TOTP]):
-        return "mfa_reauthenticate"
-    return "mfa_reauthenticate_webauthn"
+def _reauthentication_page(user, methods: list[str]) -> str | None:
+    """Where the user proves a second factor they have *and* the tenant takes: the code page
+    for TOTP (it links to the passkey page), else the passkey page; None if they have none
+    the tenant takes. Proving any other factor would not count (``mfa_used_in_session``),
+    and the user would be sent round to prove it again; they enrol a factor instead.
+    Recovery codes alone do not choose the page: they are for a lost factor, not for
+    spending one at every sign-in."""
+    enrolled = Authenticator.objects.filter(user=user, type__in=SECOND_FACTORS).values_list("type", flat=True)
+    usable = set(enrolled) & set(methods)
+    for factor, page in REAUTHENTICATION_PAGES.items():
+        if factor in usable:
+            return page
+    return None
 
 
 def _enrolment_page(methods: list[str]) -> str:

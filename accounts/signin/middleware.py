@@ -10,6 +10,7 @@ from accounts.signin.context import (
     authorization_request_url,
     signin_context,
 )
+from accounts.signin.guest import guest_account_page_response
 
 
 def requested_ui_locales(request) -> list[str]:
@@ -63,10 +64,17 @@ class SignInContextMiddleware:
     A page that found its client in ``next`` stores it, so the next pages of the same
     sign-in know it without ``next``. A wrong password (nothing else stored) still sets
     no session cookie. Must come after SessionMiddleware (it runs first on the way out).
+
+    It also keeps guests off allauth's pages that claim an address or a credential for the
+    signed-in account: they are sent to register (``guest_account_page_response``). That
+    needs AuthenticationMiddleware before it.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        return guest_account_page_response(request)
 
     def __call__(self, request):
         response = self.get_response(request)

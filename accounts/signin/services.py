@@ -16,7 +16,12 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_id_token_model, get_refresh_token_model
 
 from accounts.models import Membership, User, normalize_email
-from accounts.services import user_profile_update, user_register, user_registration_announce
+from accounts.services import (
+    user_profile_update,
+    user_register,
+    user_registration_announce,
+    user_sign_out_everywhere,
+)
 from accounts.signin.pending import pending_drop, pending_get, pending_send_on_commit
 from audit.models import AccessRecordSubject, AccessRecordSubjectBlock
 from consents.models import Consent, ConsentRecord
@@ -28,12 +33,14 @@ ACTOR = Actor.system("sign-in by code")
 
 
 def signin_code_account_ensure(*, email: str | None = None, phone: str | None = None, tenant=None) -> User | None:
-    """The account a code for ``email``/``phone`` signs in to, made now if there is none.
+    """The account a code for ``email``/``phone`` is sent for, made now if there is none.
 
     A new address signs up by code: the account exists from here on, unverified and without
     a password, as after allauth's own sign-up form, linked to the ``tenant`` the sign-in
-    serves (which hears ``user.created``); the code then proves the address. None when the
-    address belongs to an account that cannot sign in (deactivated).
+    serves (which hears ``user.created``). Which account the code then opens is decided when
+    it comes back (``signin_code_account_settle``): an account that only claims the address,
+    a guest's included, gets the code sent but is not what it opens. None when the address
+    belongs to an account that cannot sign in (deactivated).
     """
     email = normalize_email(email)
     lookup = {"email": email} if email else {"phone_number": phone}
@@ -44,7 +51,7 @@ def signin_code_account_ensure(*, email: str | None = None, phone: str | None = 
                 user = user_register(actor=ACTOR, email=email, phone_number=phone, tenant=tenant)
         except (IntegrityError, ValidationError):  # made by a request a moment ago
             user = User.objects.filter(**lookup).first()
-    if user is None or not user.is_active or user.is_guest:
+    if user is None or not user.is_active:
         return None
     return user
 
@@ -64,6 +71,139 @@ def signin_code_address_verified(*, user: User, email: str | None = None, phone:
             user_profile_update(actor=Actor.user(user), user=user, changes={"email_verified": True})
     if phone and user.phone_number == phone and not user.phone_number_verified:
         user_profile_update(actor=Actor.user(user), user=user, changes={"phone_number_verified": True})
+
+
+# --- What a code that came back proves (docs/decisions/0033) ---------------------------
+
+
+def signin_code_account_settle(*, email: str | None = None, phone: str | None = None, tenant=None) -> User | None:
+    """The account a code that came back for ``email``/``phone`` signs in to, with the address
+    verified on it; None when that is a deactivated account (docs/decisions/0033).
+
+    The code proves the address, nothing else. It opens the account on which the address is
+    verified. Failing that, the account the address alone names, if nobody could open it
+    without the address (a sign-up by code, an account a tenant pushed, a password sign-up
+    never confirmed): whatever someone who never proved the address set on it goes. Every
+    other account that claims the address loses the claim and keeps the rest, and the
+    prover gets a new account, made as a sign-up by code makes one for ``tenant``.
+    """
+    for attempt in range(2):
+        try:
+            return _account_settle(email=normalize_email(email), phone=phone, tenant=tenant)
+        except (IntegrityError, ValidationError):  # another browser proved the address a moment ago
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _account_settle(*, email: str | None, phone: str | None, tenant) -> User | None:
+    holders = _address_holders(email=email, phone=phone)
+    owner = next((holder for holder in holders if _verified_on(holder, email=email, phone=phone)), None)
+    if owner is not None:
+        return owner if owner.is_active else None
+    account = next((holder for holder in holders if _waits_for_address(holder, email=email, phone=phone)), None)
+    if account is not None and not account.is_active:
+        return None
+    for holder in holders:
+        if holder != account:
+            _claim_remove(holder=holder, email=email, phone=phone)
+    if account is None:
+        account = user_register(actor=ACTOR, email=email, phone_number=phone, tenant=tenant)
+    else:
+        _unproven_ways_in_remove(account=account)
+    signin_code_address_verified(user=account, email=email, phone=phone)
+    return account
+
+
+def _address_holders(*, email: str | None, phone: str | None) -> list[User]:
+    """Every account that names the address, locked, so two proofs of it wait for each other."""
+    if email:
+        claims = EmailAddress.objects.filter(email__iexact=email).values("user_id")
+        named = Q(email=email) | Q(pk__in=claims)
+    else:
+        named = Q(phone_number=phone)
+    return list(User.objects.select_for_update().filter(named).order_by("pk"))
+
+
+def _verified_on(user: User, *, email: str | None, phone: str | None) -> bool:
+    """The address is verified on this registered account (a guest proves nothing by it)."""
+    if user.is_guest:
+        return False
+    if phone:
+        return user.phone_number == phone and user.phone_number_verified
+    addresses = EmailAddress.objects.filter(user=user, email__iexact=email, verified=True)
+    return (user.email == email and user.email_verified) or addresses.exists()
+
+
+def _waits_for_address(user: User, *, email: str | None, phone: str | None) -> bool:
+    """Nobody could open this account but through the address, or it would keep no other
+    identifier without it (a registered account needs one): the address's own account."""
+    named = user.email == email if email else user.phone_number == phone
+    if user.is_guest or not named:
+        return False
+    return not _open_without(user, email=email, phone=phone) or _other_identifier(user, email=email) is None
+
+
+def _open_without(user: User, *, email: str | None, phone: str | None) -> bool:
+    """Someone got in before, or could by another address the account has proven."""
+    other_addresses = EmailAddress.objects.filter(user=user, verified=True).exclude(email__iexact=email or "")
+    return (
+        user.last_login is not None
+        or (user.email_verified and user.email != email)
+        or (user.phone_number_verified and user.phone_number != phone)
+        or other_addresses.exists()
+    )
+
+
+def _other_identifier(user: User, *, email: str | None) -> str | None:
+    """What still names the account once the claimed address is gone from it."""
+    if email is None:
+        return user.email
+    replacement = _email_replacement(user, email=email)
+    return user.phone_number or (replacement.email if replacement else None)
+
+
+def _email_replacement(user: User, *, email: str) -> EmailAddress | None:
+    return EmailAddress.objects.filter(user=user, verified=True).exclude(email__iexact=email).order_by("pk").first()
+
+
+def _claim_remove(*, holder: User, email: str | None, phone: str | None) -> None:
+    """The address goes from ``holder``, which keeps everything else; its tenants hear which
+    fields changed (``user.updated``). An account named by that address is named by another
+    address it has verified from now on."""
+    changes: dict = {}
+    if email:
+        replacement = _email_replacement(holder, email=email) if holder.email == email else None
+        EmailAddress.objects.filter(user=holder, email__iexact=email).delete()
+        if holder.email == email:
+            changes = {"email": replacement.email if replacement else None, "email_verified": replacement is not None}
+        if replacement is not None:
+            EmailAddress.objects.filter(pk=replacement.pk).update(primary=True)
+    elif holder.phone_number == phone:
+        changes = {"phone_number": None, "phone_number_verified": False}
+    if changes:
+        user_profile_update(actor=ACTOR, user=holder, changes=changes)
+    logger.info("an unproven claim to an address was removed from user %s: another proved it", holder.uuid)
+
+
+def _unproven_ways_in_remove(*, account: User) -> None:
+    """What was set on an account nobody could enter, by someone who never proved its address:
+    a password, provider accounts, authenticators. The prover starts with none of them."""
+    removed = []
+    if account.has_usable_password():
+        account.set_unusable_password()
+        account.save(update_fields=["password", "updated_at"])
+        removed.append("password")
+    if SocialAccount.objects.filter(user=account).delete()[0]:
+        removed.append("provider accounts")
+    if Authenticator.objects.filter(user=account).delete()[0]:
+        removed.append("authenticators")
+    if not removed:
+        return
+    logger.warning("code sign-in to user %s removed what no proven address had set: %s", account.uuid, removed)
+    if account.last_login is not None:
+        user_sign_out_everywhere(actor=ACTOR, user=account)
 
 
 def signin_phone_set(*, user: User, phone: str, verified: bool) -> None:

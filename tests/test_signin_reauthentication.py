@@ -1,0 +1,245 @@
+"""prompt=login, max_age and step-up MFA ask for what the user has and the tenant takes
+(bugs found by a bug hunt of session 6; docs/decisions/0034)."""
+
+import html
+import re
+import time
+from importlib import import_module
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
+from allauth.socialaccount.models import SocialApp
+from django.conf import settings
+from django.core import mail
+from django.test import RequestFactory
+from django.urls import reverse
+
+from accounts.signin.context import signin_context_for_client
+from accounts.signin.mfa import mfa_requirement_response
+from tenants.services import tenant_config_update
+from tests.conftest import SYSTEM
+from tests.test_signin_policy import authorize_path
+
+PASSWORD = "a long and unusual passphrase"
+SIGN_IN_AGAIN = reverse("signin_sign_in_again")
+SIGN_IN_AGAIN_CODE = reverse("signin_sign_in_again_code")
+
+
+def configure(tenant, **config) -> None:
+    tenant_config_update(actor=SYSTEM, tenant=tenant, config=config, partial=True)
+
+
+def signed_in(client, user, *records) -> None:
+    client.force_login(user)
+    session = client.session
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [{"at": time.time(), **record} for record in records]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+
+
+@pytest.fixture
+def alice(world):
+    world.alice.set_password(PASSWORD)
+    world.alice.save()
+    EmailAddress.objects.update_or_create(
+        user=world.alice, email=world.alice.email, defaults={"verified": True, "primary": True}
+    )
+    return world.alice
+
+
+def _code_of(message) -> str:
+    return re.findall(r"\b(\d{6})\b", message.body)[-1]
+
+
+# --- 1. prompt=login and max_age: a method the user has and the tenant takes -----------------------
+
+
+def _sign_in_again_page(answer) -> tuple[str, str]:
+    """Where the authorization endpoint sent the user, and the request it sends them back to."""
+    page = urlsplit(answer["Location"])
+    return page.path, parse_qs(page.query)["next"][0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}])
+def test_a_user_without_a_password_answers_prompt_login_and_max_age_with_a_code(client, world, make_user, extra):
+    """A user who signs in by email code (no password at all), at a tenant that offers only
+    that, is asked to sign in again with a code sent to their own address, not for a
+    password they do not have; the code back takes them to the app, which gets a code of
+    its own, and the session holds the new sign-in (the ID token's auth_time)."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    dora = make_user("dora@example.org")
+    EmailAddress.objects.create(user=dora, email=dora.email, verified=True, primary=True)
+    assert not dora.has_usable_password()
+    signed_in(client, dora, {"method": "code", "email": dora.email, "at": time.time() - 60})
+
+    path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, **extra)))
+    assert path == SIGN_IN_AGAIN
+    assert "prompt" not in parse_qs(urlsplit(next_url).query)
+    assert "max_age" not in parse_qs(urlsplit(next_url).query)
+    page = client.get(path, {"next": next_url}).content.decode()
+    assert "Email a sign-in code to dora@example.org" in page
+    assert 'name="password"' not in page
+
+    sent = client.post(SIGN_IN_AGAIN, {"channel": "email", "next": next_url})
+    assert urlsplit(sent["Location"]).path == SIGN_IN_AGAIN_CODE
+    assert mail.outbox[-1].to == ["dora@example.org"]
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": _code_of(mail.outbox[-1]), "next": next_url})
+    assert answer["Location"] == next_url
+    assert client.get(next_url)["Location"].startswith("https://app.acme.example/callback?code=")
+    newest = client.session[AUTHENTICATION_METHODS_SESSION_KEY][-1]
+    assert newest["method"] == "code" and time.time() - newest["at"] < 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signing_in_again_by_code_keeps_the_session_and_its_second_factor(client, world, make_user):
+    """Signing in again by code keeps the session meanwhile: a wrong code is refused on the
+    same page, the user still signed in as before; the right one adds the new sign-in to
+    the session's record, whose second factor still counts."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    dora = make_user("dora@example.org")
+    EmailAddress.objects.create(user=dora, email=dora.email, verified=True, primary=True)
+    before = [{"method": "code", "email": dora.email}, {"method": "mfa", "type": "totp", "id": 1}]
+    signed_in(client, dora, *before)
+    _path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    client.post(SIGN_IN_AGAIN, {"channel": "email", "next": next_url})
+    wrong = "000000" if _code_of(mail.outbox[-1]) != "000000" else "111111"
+
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": wrong, "next": next_url})
+    assert answer.status_code == 200
+    assert "Enter your sign-in code" in answer.content.decode()
+    assert client.session["_auth_user_id"] == str(dora.pk)
+    assert [record["method"] for record in client.session[AUTHENTICATION_METHODS_SESSION_KEY]] == ["code", "mfa"]
+
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": _code_of(mail.outbox[-1]), "next": next_url})
+    assert answer["Location"] == next_url
+    records = client.session[AUTHENTICATION_METHODS_SESSION_KEY]
+    assert [record["method"] for record in records] == ["code", "mfa", "code"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_user_known_by_phone_answers_max_age_with_a_text_message(client, world, make_user, tmp_path, settings):
+    """A user who signed up by phone (no email, no password), at a tenant that takes only
+    SMS codes, gets the code by text message to their verified number."""
+    settings.SMS_BACKEND, settings.SMS_OUTBOX_DIR = "console", tmp_path
+    configure(world.acme.tenant, login_methods=["sms_code"], otp={"channels": ["sms"]})
+    sam = make_user(phone_number="+4915123456789", phone_number_verified=True)
+    signed_in(client, sam, {"method": "code", "phone": sam.phone_number, "at": time.time() - 60})
+    path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, max_age="30")))
+    assert "Text a sign-in code to +4915123456789" in client.get(path, {"next": next_url}).content.decode()
+
+    client.post(SIGN_IN_AGAIN, {"channel": "sms", "next": next_url})
+    (text,) = [found.read_text() for found in tmp_path.glob("*.txt")]
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": re.findall(r"\b(\d{6})\b", text)[-1], "next": next_url})
+    assert answer["Location"] == next_url
+    assert client.get(next_url)["Location"].startswith("https://app.acme.example/callback?code=")
+
+
+def test_a_user_without_a_password_is_offered_the_tenants_provider(client, world, make_user):
+    """At a tenant that takes passwords and Google, a user who signed in with Google (no
+    password, no address a code may go to) is offered Google, which comes back to the request."""
+    client_id = "301234-acme.apps.googleusercontent.com"
+    SocialApp.objects.create(
+        provider="google", name="Google", client_id=client_id, secret="x", settings={"tenants": ["acme"]}
+    )
+    providers = [{"provider": "google", "client_id": client_id}]
+    configure(world.acme.tenant, login_methods=["password", "google"], social_providers=providers)
+    gina = make_user("gina@example.org")
+    signed_in(client, gina, {"method": "socialaccount", "provider": "google", "uid": "1"})
+    path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+
+    page = client.get(path, {"next": next_url}).content.decode()
+    assert "Continue with Google" in page
+    (action,) = re.findall(r'<form method="post" action="(/accounts/google/login/[^"]*)"', page)
+    assert parse_qs(urlsplit(html.unescape(action)).query)["next"] == [next_url]
+    assert "sign-in code" not in page and 'name="password"' not in page
+
+
+def test_someone_else_signs_in_again_after_signing_out_on_the_tenants_login_page(client, world, make_user):
+    """The page's other way: signing out returns to the authorization request, which, with
+    nobody signed in, shows the tenant's login page; whoever signs in there is who the app gets."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    dora = make_user("dora@example.org")
+    signed_in(client, dora, {"method": "code", "email": dora.email})
+    _path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+
+    answer = client.post(reverse("account_logout"), {"next": next_url})
+    assert answer["Location"] == next_url
+    assert "_auth_user_id" not in client.session
+    login_page = urlsplit(client.get(next_url)["Location"])
+    assert login_page.path == reverse("account_login")
+    assert parse_qs(login_page.query)["next"] == [next_url]
+
+
+def test_prompt_login_at_a_tenant_without_passwords_asks_for_a_code_not_the_password(client, world, alice):
+    """A user who has a password, at a tenant that does not offer passwords, is not asked
+    for it by prompt=login: the page offers a code to their address, and no password field."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    signed_in(client, alice, {"method": "code", "email": alice.email})
+    path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    assert path == SIGN_IN_AGAIN
+    page = client.get(path, {"next": next_url}).content.decode()
+    assert f"Email a sign-in code to {alice.email}" in page
+    assert 'name="password"' not in page
+
+
+def test_prompt_login_at_a_tenant_with_passwords_asks_a_user_with_one_for_it(client, world, alice):
+    """Where the tenant takes passwords, a user who has one re-enters it: allauth's page."""
+    signed_in(client, alice, {"method": "password", "email": alice.email})
+    path, _next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    assert path == reverse("account_reauthenticate")
+
+
+# --- 2. MFA: the factor asked for is one the user has and the tenant takes ---------------------------
+
+
+def _request_as(user, path: str, *records: dict):
+    request = RequestFactory().get(path)
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    request.user = user
+    for record in records:
+        record_authentication(request, user, **record)
+    return request
+
+
+def _enrol(user, factor: str) -> None:
+    if factor == "totp":
+        TOTP.activate(user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    else:
+        Authenticator.objects.create(user=user, type=Authenticator.Type.WEBAUTHN, data={"name": "phone"})
+
+
+@pytest.mark.parametrize(
+    ("methods", "factors", "proved", "asked_at"),
+    [
+        (["webauthn"], ["totp"], "totp", "mfa_add_webauthn"),  # a TOTP user at a passkey-only tenant
+        (["totp", "recovery_codes"], ["webauthn"], "webauthn", "mfa_activate_totp"),  # a passkey user at the default
+        (["webauthn"], ["totp", "webauthn"], "totp", "mfa_reauthenticate_webauthn"),  # both, at a passkey-only one
+    ],
+)
+def test_a_second_factor_the_tenant_does_not_take_leads_to_one_it_takes(
+    world, alice, methods, factors, proved, asked_at
+):
+    """A proof of a factor outside mfa.methods does not count. The user is not sent to prove
+    that factor again (round in a loop; for a passkey user at the default tenant, a recovery
+    code spent each time): they are asked for a factor they have that the tenant takes, or,
+    having none, sent to enrol one, and from there back to the authorization request."""
+    configure(world.acme.tenant, mfa={"required": True, "methods": methods})
+    for factor in factors:
+        _enrol(alice, factor)
+    path = authorize_path(world.acme.app)
+    just_proved_it = _request_as(
+        alice,
+        path,
+        {"method": "password", "email": alice.email},
+        {"method": "mfa", "type": proved, "id": 1, "reauthenticated": True},
+    )
+    response = mfa_requirement_response(just_proved_it, signin_context_for_client(world.acme.app))
+    page = urlsplit(response["Location"])
+    assert page.path == reverse(asked_at)
+    assert parse_qs(page.query)["next"] == [path]
