@@ -134,8 +134,8 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
     """The toolkit's authorization endpoint, with prompt and max_age (Core 1.0, 3.1.2.1).
 
     prompt=none never shows a page. prompt=login, and a sign-in older than max_age, send
-    a signed-in user to allauth's re-authentication page and anyone else to the login
-    page; they come back without those parameters, so they are asked once, and the ID
+    a signed-in user to sign in again by a method they have and the tenant takes
+    (decision 34) and anyone else to the login page; they come back without those parameters, so they are asked once, and the ID
     token's auth_time tells the client when it happened. prompt=consent shows the
     consent page even where a first-party client would be let through.
     """
