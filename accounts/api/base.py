@@ -48,6 +48,14 @@ def fields_select(requested: Iterable[str] | None, readable: tuple[str, ...]) ->
     return ("uuid", *(field for field in readable if field in wanted and field != "uuid"))
 
 
+def query_parameters_check(request, known: set[str]) -> None:
+    """InvalidInput naming every query parameter the endpoint does not take: a misspelt
+    ``fields`` must not quietly read every field."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidInput([{"path": f"/{name}", "message": "unknown query parameter"} for name in unknown])
+
+
 class UserDataViewSet(TenantViewSet):
     """Base of the user-data views. ``model`` is Purpose: a read names one of the caller's
     purposes, found inside its tenant (404 for another tenant's, as for a missing one)."""

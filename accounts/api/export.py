@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
 
 from accounts.api import serializers as s
-from accounts.api.base import FieldsNotAllowed, UserDataViewSet
+from accounts.api.base import FieldsNotAllowed, UserDataViewSet, query_parameters_check
 from accounts.api.filters import FILTER_FIELDS, UserExportFilter
 from accounts.api.lookup import FIELDS, comma_list
 from accounts.api.streaming import STREAM_FORMATS, CSVRenderer, JSONLinesRenderer, recorded_stream_body
@@ -52,9 +52,7 @@ class UserExportViewSet(UserDataViewSet):
     )
     def list(self, request, slug=None):
         """Users with a current consent to the purpose, with the fields it allows."""
-        unknown = sorted(set(request.query_params) - KNOWN_PARAMETERS)
-        if unknown:
-            raise InvalidInput([{"path": f"/{name}", "message": "unknown query parameter"} for name in unknown])
+        query_parameters_check(request, KNOWN_PARAMETERS)
         purpose = self.purpose_get(slug, path="/slug")
         fields = self.fields_for(purpose, comma_list(request.query_params.get("fields")))
         users = self._filtered(purpose)

@@ -5,13 +5,15 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.api import serializers as s
-from accounts.api.base import UserDataViewSet
+from accounts.api.base import UserDataViewSet, query_parameters_check
 from accounts.selectors import users_lookup, users_visible_for_purpose
 
 PURPOSE = OpenApiParameter("purpose", str, required=True, description="The purpose you read the data for.")
 FIELDS = OpenApiParameter(
     "fields", str, description="Comma-separated fields or categories (profile, email, phone, address); default all."
 )
+
+RETRIEVE_PARAMETERS = {"purpose", "fields", "format"}
 
 
 def comma_list(value: str | None) -> list[str]:
@@ -25,6 +27,7 @@ class UserLookupViewSet(UserDataViewSet):
     @extend_schema(parameters=[PURPOSE, FIELDS], responses=s.UserDataSerializer)
     def retrieve(self, request, uuid=None):
         """One user, if it consents to the purpose (404 otherwise, as for no such user)."""
+        query_parameters_check(request, RETRIEVE_PARAMETERS)
         purpose = self.purpose_get(request.query_params.get("purpose"))
         fields = self.fields_for(purpose, comma_list(request.query_params.get("fields")))
         with self.recorded_read():

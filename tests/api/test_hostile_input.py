@@ -10,10 +10,13 @@ import threading
 
 import pytest
 from django.db import DatabaseError, connection
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from accounts.imports.models import ImportJob
 from accounts.models import Membership, User
 from consents.models import Consent, ConsentRecord
+from harbourmaster.api.pagination import IdCursorPagination
 from tests.api.conftest import assert_problem
 
 IMPORTS = "/api/v1/users/imports"
@@ -247,3 +250,29 @@ def test_a_csv_upload_whose_header_quote_never_closes_is_a_400(world, api):
     body = assert_problem(response, 400)
     assert "not valid CSV" in json.dumps(body)
     assert not ImportJob.all_tenants.exists()
+
+
+# --- Query parameters: what the caller did not mean is refused, not guessed -------------------
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-5", "1.5", "٣"])
+def test_a_page_size_that_is_not_a_whole_number_from_one_is_a_400(world, api, page_size):
+    body = assert_problem(api.get(f"/api/v1/purposes/newsletter/users?page_size={page_size}"), 400)
+    assert body["errors"] == [{"path": "/page_size", "message": "a whole number from 1"}]
+
+
+def test_a_page_size_above_the_maximum_gets_the_maximum():
+    request = Request(APIRequestFactory().get("/", {"page_size": "100000"}))
+    assert IdCursorPagination().get_page_size(request) == IdCursorPagination.max_page_size == 500
+
+
+def test_a_misspelt_parameter_of_a_single_lookup_is_refused_not_ignored(world, api):
+    response = api.get(f"/api/v1/users/{world.alice.uuid}?purpose=newsletter&feilds=uuid")
+    body = assert_problem(response, 400)
+    assert body["errors"] == [{"path": "/feilds", "message": "unknown query parameter"}]
+
+
+def test_a_format_no_renderer_has_is_a_406_not_a_404(world, api):
+    response = api.get("/api/v1/purposes/newsletter/users?format=xml")
+    assert response.status_code == 406, response.content
+    assert "jsonl" in response.json()["detail"]
