@@ -17,28 +17,19 @@ from accounts.models import Membership, User
 from accounts.services import user_push
 from consents.models import Consent
 from events.models import Event
-from tenants.services import tenant_config_update
+from tests import test_signin_policy
 from tests.conftest import SYSTEM
-from tests.test_signin_policy import authorize_path
+from tests.test_signin_policy import (
+    PASSWORD,
+    authorize_path,
+    configure,
+)
 
-PASSWORD = "a long and unusual passphrase"
+alice = test_signin_policy.alice  # the fixture: Alice with a password and a verified address
+
 STRANGERS_PASSWORD = "the strangers passphrase 42"
 CODE_REQUEST = reverse("account_request_login_code")
 CODE_CONFIRM = reverse("account_confirm_login_code")
-
-
-def configure(tenant, **config) -> None:
-    tenant_config_update(actor=SYSTEM, tenant=tenant, config=config, partial=True)
-
-
-@pytest.fixture
-def alice(world):
-    world.alice.set_password(PASSWORD)
-    world.alice.save()
-    EmailAddress.objects.update_or_create(
-        user=world.alice, email=world.alice.email, defaults={"verified": True, "primary": True}
-    )
-    return world.alice
 
 
 def _code_of(text: str) -> str:

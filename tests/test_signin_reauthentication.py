@@ -21,35 +21,17 @@ from django.urls import reverse
 
 from accounts.signin.context import signin_context_for_client
 from accounts.signin.mfa import mfa_requirement_response
-from tenants.services import tenant_config_update
-from tests.conftest import SYSTEM
-from tests.test_signin_policy import authorize_path
+from tests import test_signin_policy
+from tests.test_signin_policy import (
+    authorize_path,
+    configure,
+    signed_in,
+)
 
-PASSWORD = "a long and unusual passphrase"
+alice = test_signin_policy.alice  # the fixture: Alice with a password and a verified address
+
 SIGN_IN_AGAIN = reverse("signin_sign_in_again")
 SIGN_IN_AGAIN_CODE = reverse("signin_sign_in_again_code")
-
-
-def configure(tenant, **config) -> None:
-    tenant_config_update(actor=SYSTEM, tenant=tenant, config=config, partial=True)
-
-
-def signed_in(client, user, *records) -> None:
-    client.force_login(user)
-    session = client.session
-    session[AUTHENTICATION_METHODS_SESSION_KEY] = [{"at": time.time(), **record} for record in records]
-    session["account_authentication_methods_user"] = str(user.pk)
-    session.save()
-
-
-@pytest.fixture
-def alice(world):
-    world.alice.set_password(PASSWORD)
-    world.alice.save()
-    EmailAddress.objects.update_or_create(
-        user=world.alice, email=world.alice.email, defaults={"verified": True, "primary": True}
-    )
-    return world.alice
 
 
 def _code_of(message) -> str:

@@ -13,9 +13,10 @@ and that token's refresh token. A token revoked on purpose (RFC 7009, sign-out, 
 deactivated account) has no successor, and one several rotations back has lost its
 successor's access token to the next rotation; both are refused as reuse, as before.
 
-A sign-in holds at most ``LIVE_REFRESH_TOKENS_PER_SIGN_IN`` live refresh tokens: a second
-use that would go beyond that (a client retrying in a loop, or one token replayed many
-times within the interval) is taken as theft, as a second use outside the interval is.
+One rotation's second uses may leave at most ``LIVE_REFRESH_TOKENS_PER_SIGN_IN`` live
+refresh tokens (its successor and the pairs beside it): a second use that would go beyond
+that (a client retrying in a loop, or one token replayed many times within the interval)
+is taken as theft, as a second use outside the interval is.
 """
 
 from datetime import timedelta
@@ -31,6 +32,9 @@ from tenants.selectors import request_tenant_config
 
 # The pair of the usual rotation and the pairs of a few tabs or retries; never thousands.
 LIVE_REFRESH_TOKENS_PER_SIGN_IN = 10
+# The successor is written with the rotation (the same instant in one statement; a moment
+# later on the toolkit's path).
+ROTATION_SLACK = timedelta(seconds=1)
 
 
 def refresh_token_reuse_interval(request) -> int:
@@ -94,5 +98,10 @@ def refresh_token_sibling_save(*, validator, token: dict, request) -> bool:
 
 
 def _live_in_sign_in(spent) -> int:
-    # Pairs beside one successor are written one at a time: each locks the successor first.
-    return get_refresh_token_model().objects.filter(token_family=spent.token_family, revoked__isnull=True).count()
+    """Live refresh tokens of the sign-in made since ``spent`` was rotated: its successor and
+    the pairs issued beside it. Spare pairs of earlier races, which an app often never uses
+    and which live on until they expire, are not held against this one. Pairs beside one
+    successor are counted one at a time: each locks the successor first."""
+    since = spent.revoked - ROTATION_SLACK
+    tokens = get_refresh_token_model().objects.filter(token_family=spent.token_family, revoked__isnull=True)
+    return tokens.filter(created__gte=since).count()

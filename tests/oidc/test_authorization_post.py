@@ -1,35 +1,18 @@
 """The authorization endpoint's POST (the consent form) keeps every sign-in rule its GET
 keeps (found by a bug hunt of session 6)."""
 
-import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
-from allauth.account.models import EmailAddress
 from django.test import Client
 
-from tests.test_signin_policy import authorize_path, configure
+from tests import test_signin_policy
+from tests.test_signin_policy import (
+    authorize_path,
+    configure,
+    signed_in,
+)
 
-PASSWORD = "a long and unusual passphrase"
-
-
-def signed_in(client, user, *records) -> None:
-    client.force_login(user)
-    session = client.session
-    session[AUTHENTICATION_METHODS_SESSION_KEY] = [{"at": time.time(), **record} for record in records]
-    session["account_authentication_methods_user"] = str(user.pk)
-    session.save()
-
-
-@pytest.fixture
-def alice(world):
-    world.alice.set_password(PASSWORD)
-    world.alice.save()
-    EmailAddress.objects.update_or_create(
-        user=world.alice, email=world.alice.email, defaults={"verified": True, "primary": True}
-    )
-    return world.alice
+alice = test_signin_policy.alice  # the fixture: Alice with a password and a verified address
 
 
 def consent_form(app) -> dict:
