@@ -2,12 +2,15 @@ import hashlib
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from consents.models import DATA_CATEGORIES, Channel, Consent, ConsentRecord, Purpose, PurposeVersion
 from events.services import event_record
 from harbourmaster.actors import Actor
+
+# The first key of pg_advisory_xact_lock(int, int) for a user's first act on a purpose: "CNST".
+FIRST_ACT_LOCK_NAMESPACE = 0x434E5354
 
 
 def statement_hash(statement: str) -> str:
@@ -112,13 +115,26 @@ def _consent_locked(*, user, purpose: Purpose) -> Consent | None:
     """The user's consent to ``purpose``, locked until commit; None if there is none yet.
 
     A first act has no row to lock, and two at once would each insert one (the loser a
-    500). They queue on the user's row instead: NO KEY UPDATE, so rows that only refer to
-    the user are not held up. Only first acts pay for it."""
+    500). They queue on a transaction-scoped advisory lock of that user and purpose
+    instead, which no other code takes, so it cannot join a lock cycle with the row locks
+    of users and consents that imports and merges take. Only first acts pay for it."""
     consent = Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
     if consent is not None:
         return consent
-    type(user).objects.select_for_update(no_key=True).filter(pk=user.pk).exists()
+    _first_act_lock(user_id=user.pk, purpose_id=purpose.pk)
     return Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
+
+
+def _first_act_lock(*, user_id: int, purpose_id: int) -> None:
+    connection = connections[router.db_for_write(Consent)]
+    if connection.vendor != "postgresql":
+        return  # SQLite lets one transaction write at a time
+    digest = hashlib.blake2b(f"{user_id}:{purpose_id}".encode(), digest_size=4).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [FIRST_ACT_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)],
+        )
 
 
 def _consent_change(

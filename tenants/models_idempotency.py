@@ -20,8 +20,12 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
     response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
-    # The answer's headers a client may act on (Location of what the write created).
-    response_headers = models.JSONField(default=dict, blank=True)
+    # The answer's headers a client may act on (Location of what the write created). The
+    # database's default too: processes of the previous release, still serving while one is
+    # rolled out, insert rows without the column.
+    response_headers = models.JSONField(
+        default=dict, db_default=models.Value({}, output_field=models.JSONField()), blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
 

@@ -22,6 +22,7 @@ from accounts.imports.validation import row_validated_fast
 from consents.models import ConsentRecord
 from harbourmaster.api.errors import _flatten as problem_paths
 from harbourmaster.api.views import StrictSerializer
+from harbourmaster.storable_text import holds_unstorable, json_text_may_hold_unstorable
 
 CONSENT_COLUMN_PREFIX = "consent:"
 CONSENT_TIME_COLUMN = "consent_occurred_at"
@@ -133,7 +134,9 @@ def _jsonl_rows(body: str) -> Iterator[Row]:
             continue
         try:
             data = json.loads(text)
-            storable = not _escapes_unstorable(text) or _storable(data)
+            # Refused whole: stored, or quoted in its own error report, it would fail its
+            # batch's statement and take the other rows with it.
+            storable = not json_text_may_hold_unstorable(text) or not holds_unstorable(data)
         except ValueError as error:
             yield Row(number, None, f"not valid JSON: {error}")
             continue
@@ -148,40 +151,12 @@ def _jsonl_rows(body: str) -> Iterator[Row]:
             yield Row(number, data)
 
 
-# PostgreSQL's text and jsonb hold neither NUL nor half a UTF-16 surrogate pair; JSON can
-# spell both as escapes. Such a row is refused whole: stored, or quoted in its own error
-# report, either would fail its batch's statement and take the other rows with it.
 UNSTORABLE = "holds a NUL character or a lone surrogate (\\u0000, \\ud800-\\udfff), which cannot be stored"
 
 
-def _escapes_unstorable(text: str) -> bool:
-    lowered = text.lower()
-    return "\\u0000" in lowered or "\\ud" in lowered  # cheap: most rows escape neither
-
-
-def _storable(value) -> bool:
-    if isinstance(value, str):
-        return _valid_utf8(value)
-    if isinstance(value, dict):
-        return all(_storable(key) and _storable(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_storable(item) for item in value)
-    return True
-
-
-def _valid_utf8(value: str) -> bool:
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _csv_rows(body: str) -> Iterator[Row]:
-    # strict: a quote that never closes is an error at its row, not a cell that swallows
-    # the rest of the file.
+    # strict: a quote that never closes is an error reported at its row, not a cell that
+    # quietly holds the rest of the file.
     reader = csv.reader(io.StringIO(body, newline=""), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
@@ -195,7 +170,7 @@ def _csv_rows(body: str) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as error:
-            yield Row(start, None, f"not valid CSV: {error}")
+            yield Row(start, None, _csv_error(error, start=start, end=reader.line_num))
             start = reader.line_num + 1
             continue
         line, start = start, reader.line_num + 1
@@ -205,6 +180,12 @@ def _csv_rows(body: str) -> Iterator[Row]:
             yield Row(line, None, f"expected {len(header)} cells as in the header, found {len(cells)}")
             continue
         yield _csv_row(line, header, cells)
+
+
+def _csv_error(error: csv.Error, *, start: int, end: int) -> str:
+    if end > start:  # the reader went on to the end of the file looking for the closing quote
+        return f"not valid CSV: {error}; a quote opened on this line never closes, so lines {start}-{end} were not imported"
+    return f"not valid CSV: {error}"
 
 
 def _csv_header_check(header: list[str]) -> None:

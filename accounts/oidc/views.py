@@ -190,15 +190,23 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
 
     def post(self, request, *args, **kwargs):
         """The consent form's answer. It names its client and request in its own fields, which
-        anyone can post: the sign-in rules the page's GET applied must hold for them too, or
-        the form would issue a code to any session (a password alone at an MFA tenant, a
-        guest where guests are not taken). If they do not, or the client is unknown, the
-        same request goes to the GET, which says what is missing."""
+        anyone can post: the tenant's sign-in rules the page's GET applied must hold for them
+        too, or the form would issue a code to any session (a password alone at an MFA
+        tenant, a guest where guests are not taken). If they do not, or the client is
+        unknown, the same request goes to the GET, which says what is missing.
+
+        A two-factor demand (``acr_values``, ``acr`` in ``claims``) is the request's: the page
+        posts back to the request's own address, so oauthlib reads it from there, and it is
+        checked here the same way. A crafted POST that leaves it out is a request without
+        it, as a GET without it would be: the ID token then has no ``acr`` claim, which an app
+        that asked for two factors must find (Core 1.0, 3.1.2.1); ``max_age`` likewise, with
+        ``auth_time``."""
         if not request.user.is_authenticated:
             return super().post(request, *args, **kwargs)  # the toolkit sends them to sign in
-        parameters = request.POST.copy()
-        for name in ("allow", "csrfmiddlewaretoken"):
-            parameters.pop(name, None)
+        parameters = request.GET.copy()
+        for name, values in request.POST.lists():
+            if name not in ("allow", "csrfmiddlewaretoken"):
+                parameters.setlist(name, values)
         as_asked = f"{request.path}?{parameters.urlencode()}"
         client = requesting_client(as_asked)
         if client is None or self._signin_requirements_unmet(request, client, parameters):

@@ -3,22 +3,23 @@
 DRF's JSONParser turns only ValueError into a ParseError. A deeply nested body raises
 RecursionError in the decoder instead; one nested less deeply than the decoder's limit
 still overflows later, in any Python code that walks it (deepcopy, the tenant config's
-schema check, merge patch). A lone surrogate escape (``"\\ud800"``) decodes to a string
-that cannot be encoded as UTF-8, so it can be neither stored nor quoted back in an error.
+schema check, merge patch). A NUL or lone surrogate escape (``"\\u0000"``, ``"\\ud800"``)
+decodes to a string that can be neither stored nor, for the surrogate, quoted back in an
+error (harbourmaster.storable_text).
 """
 
-import re
 from typing import Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
+from harbourmaster.storable_text import holds_unstorable, json_text_may_hold_unstorable
+
 # Far deeper than any body of the API needs (a tenant config nests three levels).
 MAX_DEPTH = 32
 TOO_DEEP = f"JSON parse error - the body nests deeper than {MAX_DEPTH} levels."
-# Only a \uD800 to \uDFFF escape decodes to a surrogate; JSON spells \u in lower case only.
-SURROGATE_ESCAPE = re.compile(r"\\u[dD]")
+UNSTORABLE = "JSON parse error - the body holds a NUL character or a lone surrogate, which cannot be stored."
 
 
 class JSONParser(parsers.JSONParser):
@@ -28,8 +29,8 @@ class JSONParser(parsers.JSONParser):
         text, data = self._decode(stream, parser_context or {})
         if _may_nest_deeper(text) and _nests_deeper(data):
             raise ParseError(TOO_DEEP)
-        if SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
-            raise ParseError("JSON parse error - the body is not valid Unicode text: it holds a lone surrogate.")
+        if json_text_may_hold_unstorable(text) and holds_unstorable(data):
+            raise ParseError(UNSTORABLE)
         return data
 
     def _decode(self, stream, parser_context: dict) -> tuple[str, Any]:
@@ -69,26 +70,3 @@ def _nests_deeper(data) -> bool:
 
 def _containers(values) -> list:
     return [value for value in values if isinstance(value, (dict, list))]
-
-
-def _holds_lone_surrogate(data) -> bool:
-    """Whether a key or string anywhere in the parsed body cannot be encoded as UTF-8."""
-    pending = [data]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            pending.extend(value)
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, str) and not _encodes(value):
-            return True
-    return False
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -97,7 +97,13 @@ def test_a_csv_upload_with_an_unterminated_quote_reports_the_row_instead_of_swal
     assert crashed is None
     swallowed = User.objects.filter(given_name__contains="cid@import.example").values_list("given_name", flat=True)
     assert not swallowed, f"a given name holds the rest of the file: {list(swallowed)}"
-    assert 3 in list(job.row_errors.values_list("line", flat=True)), "the unterminated quote on line 3 is not reported"
+    error = job.row_errors.get()
+    assert error.line == 3
+    assert "lines 3-5 were not imported" in json.dumps(error.errors)
+    assert not User.objects.filter(
+        email__in=["bea@import.example", "cid@import.example", "dot@import.example"]
+    ).exists()
+    assert User.objects.filter(email="ann@import.example").exists()
 
 
 @pytest.mark.parametrize(
@@ -113,12 +119,14 @@ def test_an_upload_holding_a_nul_byte_is_a_400_not_a_500(world, api, content_typ
     assert not ImportJob.all_tenants.exists()
 
 
-def test_a_jsonl_upload_with_a_deeply_nested_value_is_refused_not_a_500(world, api):
+def test_a_jsonl_upload_with_a_deeply_nested_value_is_refused_not_a_500(world, api, django_capture_on_commit_callbacks):
     """upload_summary parses each line with json.loads and catches only ValueError; a deeply
     nested array raises RecursionError, which becomes a 500."""
     body = '{"email": "one@example.org", "given_name": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
-    response = api.post(IMPORTS, data=body.encode(), content_type=JSONL)
-    assert response.status_code == 202, response.content  # the line is reported when the job runs
+    job, crashed = import_run(api, django_capture_on_commit_callbacks, body)
+    assert crashed is None
+    assert (job.status, job.rows_failed) == ("done", 1)
+    assert "nested too deeply" in json.dumps(job.row_errors.get(line=1).errors)
 
 
 def test_a_replayed_upload_answers_with_the_same_location_header(world, api, django_capture_on_commit_callbacks):
@@ -276,3 +284,13 @@ def test_a_format_no_renderer_has_is_a_406_not_a_404(world, api):
     response = api.get("/api/v1/purposes/newsletter/users?format=xml")
     assert response.status_code == 406, response.content
     assert "jsonl" in response.json()["detail"]
+
+
+def test_a_nul_in_a_tenant_config_is_a_400_and_changes_nothing(world, acme_admin):
+    body = b'{"branding": {"display_name": "Ac\\u0000me"}}'
+    response = acme_admin.patch(
+        "/api/v1/tenant/config", data=body, content_type="application/merge-patch+json", HTTP_IF_MATCH='"1"'
+    )
+    assert_problem(response, 400)
+    world.acme.tenant.refresh_from_db()
+    assert world.acme.tenant.config_version == 1

@@ -41,7 +41,14 @@ def test_a_body_too_deep_for_the_decoder_is_refused():
     ],
 )
 def test_a_lone_surrogate_anywhere_is_refused(text):
-    with pytest.raises(ParseError, match="not valid Unicode"):
+    with pytest.raises(ParseError, match="lone surrogate"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ['{"name": "Ac\\u0000me"}', '{"a\\u0000": 1}', '["\\u0000"]'])
+def test_a_nul_anywhere_is_refused(text):
+    """jsonb and text columns hold no NUL: a tenant config with one would fail its UPDATE."""
+    with pytest.raises(ParseError, match="NUL"):
         parse(text)
 
 

@@ -4,8 +4,11 @@ keeps (found by a bug hunt of session 6)."""
 from urllib.parse import parse_qs, urlsplit
 
 from django.test import Client
+from django.utils import timezone
 
 from tests import test_signin_policy
+from tests.oidc.test_acr_values import TOTP_RECORD, TWO, id_token_after
+from tests.oidc.test_claims_parameter import PASSWORD_RECORD
 from tests.test_signin_policy import (
     authorize_path,
     configure,
@@ -30,7 +33,7 @@ def refused_to_the_page(client, answer, app) -> str:
     return client.get(answer["Location"])["Location"]
 
 
-def test_posting_the_consent_form_skips_the_tenants_mfa_rule(client, world, alice):
+def test_the_consent_form_posted_without_the_tenants_second_factor_issues_nothing(client, world, alice):
     """The consent form, posted by a session with a password alone, at an MFA tenant's app."""
     configure(world.acme.tenant, mfa={"required": True})
     signed_in(client, alice, {"method": "password", "email": alice.email})
@@ -40,7 +43,7 @@ def test_posting_the_consent_form_skips_the_tenants_mfa_rule(client, world, alic
     assert refused_to_the_page(client, answer, world.acme.app).startswith("/accounts/2fa/")
 
 
-def test_posting_the_consent_form_skips_the_tenants_login_methods(client, world, alice):
+def test_the_consent_form_posted_by_a_session_of_a_method_the_tenant_does_not_take_issues_nothing(client, world, alice):
     """A session opened by email code, at a password-only tenant's app."""
     configure(world.acme.tenant, login_methods=["password"])
     signed_in(client, alice, {"method": "code", "email": alice.email})
@@ -50,7 +53,7 @@ def test_posting_the_consent_form_skips_the_tenants_login_methods(client, world,
     assert refused_to_the_page(client, answer, world.acme.app).startswith("/accounts/login/")
 
 
-def test_posting_the_consent_form_lets_a_guest_into_a_tenant_that_takes_no_guests(client, world):
+def test_the_consent_form_posted_by_a_guest_where_guests_are_not_taken_issues_nothing(client, world):
     """A guest of Bolt, at Acme's app, which takes no guests."""
     configure(world.bolt.tenant, login_methods=["password", "guest"])
     client.post("/accounts/guest/", {"next": authorize_path(world.bolt.app)})  # a guest of Bolt
@@ -68,7 +71,7 @@ def test_the_consent_form_posted_by_a_session_that_meets_the_rules_issues_a_code
     assert answer.status_code == 303 and answer["Location"].startswith("https://app.acme.example/callback?code=")
 
 
-def test_posting_the_consent_form_for_an_unknown_client_is_no_500(world, alice):
+def test_the_consent_form_posted_for_an_unknown_client_goes_back_to_the_page(world, alice):
     """The form is sent back to the page, which says the client is unknown."""
     browser = Client(raise_request_exception=False)
     signed_in(browser, alice, {"method": "password", "email": alice.email})
@@ -77,3 +80,40 @@ def test_posting_the_consent_form_for_an_unknown_client_is_no_500(world, alice):
     assert answer.status_code == 303
     page = browser.get(answer["Location"])
     assert page.status_code == 400 and "Sign-in could not start" in page.content.decode()
+
+
+def test_the_consent_page_keeps_the_requests_acr_demand_and_the_id_token_reports_it(client, world, alice):
+    """A third-party app's consent page for a two-factor request: the form posts back to the
+    request's own address, so the code it issues carries the acr the app asked for."""
+    Client_ = type(world.acme.app)
+    Client_.objects.filter(pk=world.acme.app.pk).update(skip_authorization=False)
+    signed_in(client, alice, PASSWORD_RECORD, TOTP_RECORD)
+    page = authorize_path(world.acme.app, acr_values=TWO)
+    assert client.get(page).status_code == 200  # the consent page
+    answer = client.post(page, consent_form(world.acme.app))
+    assert id_token_after(client, world.acme.app, answer)["acr"] == TWO
+
+
+def test_a_crafted_consent_post_without_the_acr_demand_gets_a_code_whose_id_token_says_so(client, world, alice):
+    """Leaving acr_values out is what a request without them is: the code is issued for the
+    factors the session has, and the ID token has no acr claim, which an app that asked for
+    two factors must find there (Core 1.0, 3.1.2.1)."""
+    signed_in(client, alice, PASSWORD_RECORD)
+    answer = client.post("/o/authorize/", consent_form(world.acme.app))
+    assert "acr" not in id_token_after(client, world.acme.app, answer)
+
+
+def test_the_consent_form_posted_with_the_requests_acr_demand_unmet_issues_nothing(client, world, alice):
+    """The page posts back to the request's own address: its acr_values are checked too."""
+    signed_in(client, alice, PASSWORD_RECORD)
+    page = authorize_path(world.acme.app, acr_values=TWO)
+    answer = client.post(page, consent_form(world.acme.app))
+    assert refused_to_the_page(client, answer, world.acme.app).startswith("/accounts/2fa/")
+
+
+def test_the_consent_form_posted_for_a_disabled_client_issues_nothing(client, world, alice):
+    type(world.acme.app).objects.filter(pk=world.acme.app.pk).update(disabled_at=timezone.now())
+    signed_in(client, alice, PASSWORD_RECORD)
+    answer = client.post("/o/authorize/", consent_form(world.acme.app))
+    assert answer.status_code == 303 and "code=" not in answer["Location"]
+    assert client.get(answer["Location"]).status_code == 400
