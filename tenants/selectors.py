@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,17 @@ def client_from_cache_entry(*, client_id: str, entry: Any) -> CachedClient | Non
     return loaded
 
 
+def clients_cached(*, client_ids: list[str]) -> Iterator[CachedClient]:
+    """The clients named that exist, as ``client_cached`` gives each, their entries fetched in
+    one round trip; a client not cached is read from the database only when the caller gets to it."""
+    keys = {client_id: client_cache_key(client_id) for client_id in client_ids}
+    found = cache.get_many(list(keys.values()))
+    for client_id, key in keys.items():
+        loaded = client_from_cache_entry(client_id=client_id, entry=found.get(key))
+        if loaded is not None:
+            yield loaded
+
+
 def access_token_from_cache_entry(*, checksum: str, entry: Any) -> CachedAccessToken | None:
     """The token from what the cache held for it, else from the database; None if it is gone."""
     if isinstance(entry, CachedAccessToken):
@@ -193,6 +205,18 @@ def client_of_token_remember(checksum: str, client_id: str) -> None:
     _CLIENT_OF_TOKEN[checksum] = client_id
 
 
+def client_id_of_access_token(checksum: str) -> str | None:
+    """The client_id the token was issued to (expired or not), None if there is no such token:
+    remembered by this process, else read as the token cache reads it."""
+    client_id = client_of_token_known(checksum)
+    if client_id is None:
+        token = access_token_from_cache_entry(checksum=checksum, entry=cache.get(access_token_cache_key(checksum)))
+        if token is not None:
+            client_id = token.client_id
+            client_of_token_remember(checksum, client_id)
+    return client_id
+
+
 def access_token_with_client(
     *, raw_token: str, found: dict | None = None
 ) -> tuple[CachedAccessToken | None, CachedClient | None]:
@@ -249,15 +273,30 @@ def access_token_cache_forget_checksums(*, checksums: list[str]) -> None:
     _bury([access_token_cache_key(checksum) for checksum in checksums])
 
 
-def origin_clients_cache_key(origin: str) -> str:
-    """Which clients list a browser origin (accounts.oidc.cors, for preflights)."""
-    return f"cors-origin-clients:{hashlib.sha256(origin.encode()).hexdigest()}"
+# --- Browser origins (accounts.oidc.cors) ------------------------------------------------
+# A preflight names no client, so it asks which clients list its origin: one entry for the
+# whole hub answers that, and an origin no client lists costs that one read and writes
+# nothing. Disabled clients and suspended tenants' are listed too: whether they count is
+# read at each preflight through the client cache, so enabling one forgets nothing here.
+
+CLIENTS_BY_ORIGIN_CACHE_KEY = "cors-clients-by-origin"
+CLIENTS_BY_ORIGIN_CACHE_SECONDS = 60  # a safety net: the services that store origins forget it
 
 
-def allowed_origins_forget(*, origins: list[str]) -> None:
-    """For the services that store origins: a preflight from one finds its clients at once."""
-    keys = [origin_clients_cache_key(origin) for origin in origins]
-    if not keys:
-        return
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+def clients_by_allowed_origin() -> dict[str, list[str]]:
+    """Each origin some client allows, with the client_ids listing it; one cache read."""
+    index = cache.get(CLIENTS_BY_ORIGIN_CACHE_KEY)
+    if index is None:
+        index = {}
+        rows = Client.objects.exclude(allowed_origins="").values_list("client_id", "allowed_origins")
+        for client_id, origins in rows:
+            for origin in origins.split():
+                index.setdefault(origin, []).append(client_id)
+        cache.set(CLIENTS_BY_ORIGIN_CACHE_KEY, index, CLIENTS_BY_ORIGIN_CACHE_SECONDS)
+    return index
+
+
+def clients_by_allowed_origin_forget() -> None:
+    """For the services that store origins: a preflight from a new one finds its clients at once."""
+    cache.delete(CLIENTS_BY_ORIGIN_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(CLIENTS_BY_ORIGIN_CACHE_KEY))

@@ -17,8 +17,8 @@ from tenants.credentials import secret_display_prefix, secret_generate, secret_h
 from tenants.models import LOOPBACK_HOSTS, Client, ClientSecret, Tenant, TenantConfigRevision
 from tenants.scopes import API_SCOPES, PLATFORM_SCOPE
 from tenants.selectors import (
-    allowed_origins_forget,
     client_cache_forget,
+    clients_by_allowed_origin_forget,
     tenant_clients_cache_forget,
     tenant_config_cache_key,
 )
@@ -286,7 +286,8 @@ def client_create(
     )
     client.full_clean(exclude=["client_secret", "user"])
     client.save()
-    allowed_origins_forget(origins=origins.split())
+    if origins:
+        clients_by_allowed_origin_forget()
     secret = _secret_issue(actor=actor, client=client) if client_type == Client.CLIENT_CONFIDENTIAL else None
     return client, secret
 
@@ -332,7 +333,7 @@ def client_update(*, actor: Actor, client: Client, changes: dict[str, Any]) -> C
     client.save()
     _forget_client(client)
     if "allowed_origins" in changes:
-        allowed_origins_forget(origins=client.allowed_origins.split())
+        clients_by_allowed_origin_forget()
     return client
 
 

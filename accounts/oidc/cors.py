@@ -14,16 +14,22 @@ The client a request is for is the ``client_id`` it names (HTTP Basic, else the 
 the token and revocation endpoints, unproven: CORS decides who may read the answer, the
 view still decides what it says. At userinfo it is the client the bearer token was issued
 to. A request without ``Origin`` costs nothing; one with it costs a cache read for its
-client, and at userinfo, the first time this process sees the token, one indexed query
-for the token's client.
+client, and at userinfo, the first time this process sees the token, a cache read and
+one indexed query for the token's client.
 
 A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) names no client: it is
-granted when some usable client lists the origin. Which clients list an origin is cached
-for a minute; ``client_create`` and ``client_update`` forget the origins they store, and
-each listed client is read through the client cache, which every change of a client or
-its tenant forgets, so a client disabled or an origin removed stops counting at once. The
-view still answers the preflight (Django's ``Allow``), so it looks as before to a caller
-no client knows.
+granted when some usable client lists the origin. One cache entry for the whole hub maps
+each listed origin to its clients (``clients_by_allowed_origin``: one query to build, kept
+a minute, forgotten by ``client_create`` and ``client_update``), so a preflight from an
+origin no client lists costs one cache read, no query and no write, however many origins
+a caller tries (preflights are outside the failure budget). A listed origin's clients
+are then read in one round trip through the client cache, which every change of a client
+or its tenant forgets, so a client disabled or an origin removed stops counting at once.
+The view still answers the preflight (Django's ``Allow``), so it looks as before to a
+caller no client knows.
+
+Any answer to a request with ``Origin`` says ``Vary: Origin``, granted or not, so a cache
+on the way never serves one origin's answer to another.
 
 Never ``Access-Control-Allow-Credentials``: no cookies are used at these endpoints. The
 failure budget's 429 is answered outside this wrapper, with its own ``*``.
@@ -32,21 +38,18 @@ failure budget's 429 is answered outside this wrapper, with its own ``*``.
 import functools
 import re
 
-from django.core.cache import cache
 from django.utils.cache import patch_vary_headers
-from oauth2_provider.models import get_access_token_model
 
 from accounts.oidc.validators import client_credentials_of
-from tenants.models import Client
 from tenants.selectors import (
+    CachedClient,
     access_token_checksum,
     client_cached,
-    client_of_token_known,
-    client_of_token_remember,
-    origin_clients_cache_key,
+    client_id_of_access_token,
+    clients_by_allowed_origin,
+    clients_cached,
 )
 
-ORIGIN_CLIENTS_CACHE_SECONDS = 60
 PREFLIGHT_MAX_AGE_SECONDS = 600
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type"
 # What a browser sends in Origin for an http(s) page: lowercase, no path; anything else is
@@ -62,7 +65,10 @@ def readable_by_allowed_origins(view, *, client_id_of, methods: str, exposed: st
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         origin = request.META.get("HTTP_ORIGIN")
-        if origin is None or not _looks_like_origin(origin):
+        if origin is None:
+            return response
+        patch_vary_headers(response, ["Origin"])
+        if not _looks_like_origin(origin):
             return response
         if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
             if origin_allowed_by_some_client(origin):
@@ -95,42 +101,30 @@ def client_id_named(request) -> str | None:
 
 
 def client_id_of_bearer(request) -> str | None:
-    """The client the bearer token was issued to: remembered by this process, else one query."""
+    """The client the bearer token was issued to (tenants.selectors)."""
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    checksum = access_token_checksum(token)
-    client_id = client_of_token_known(checksum)
-    if client_id is None:
-        tokens = get_access_token_model().objects.filter(token_checksum=checksum)
-        client_id = tokens.values_list("application__client_id", flat=True).first()
-        if client_id is not None:
-            client_of_token_remember(checksum, client_id)
-    return client_id
+    return client_id_of_access_token(access_token_checksum(token))
 
 
 def client_allows_origin(client_id: str | None, origin: str) -> bool:
     if not client_id:
         return False
-    found = client_cached(client_id=client_id)
-    return found is not None and found.usable and origin in found.client.allowed_origins.split()
+    return _allows(client_cached(client_id=client_id), origin)
 
 
 def origin_allowed_by_some_client(origin: str) -> bool:
-    key = origin_clients_cache_key(origin)
-    client_ids = cache.get(key)
-    if client_ids is None:
-        client_ids = _clients_listing(origin)
-        cache.set(key, client_ids, ORIGIN_CLIENTS_CACHE_SECONDS)
-    return any(client_allows_origin(client_id, origin) for client_id in client_ids)
+    client_ids = clients_by_allowed_origin().get(origin)
+    if not client_ids:
+        return False
+    return any(_allows(found, origin) for found in clients_cached(client_ids=client_ids))
 
 
-def _clients_listing(origin: str) -> list[str]:
-    # Disabled clients and suspended tenants' too: whether they count is read at each
-    # preflight from the client cache, so enabling one needs nothing forgotten here.
-    rows = Client.objects.filter(allowed_origins__contains=origin).values_list("client_id", "allowed_origins")
-    return [client_id for client_id, origins in rows if origin in origins.split()]
+def _allows(found: CachedClient | None, origin: str) -> bool:
+    # The client as cached now: an origin removed since the index was read no longer counts.
+    return found is not None and found.usable and origin in found.client.allowed_origins.split()
 
 
 def _looks_like_origin(origin: str) -> bool:
@@ -142,7 +136,6 @@ def _grant(response, origin: str, exposed: str) -> None:
     response["Access-Control-Allow-Origin"] = origin
     if exposed:
         response["Access-Control-Expose-Headers"] = exposed
-    patch_vary_headers(response, ["Origin"])
 
 
 def _grant_preflight(response, origin: str, methods: str) -> None:

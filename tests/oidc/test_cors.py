@@ -6,7 +6,7 @@ import base64
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client as DjangoTestClient
 from django.test.utils import CaptureQueriesContext
@@ -14,8 +14,9 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from harbourmaster.actors import Actor
+from tenants.models import Client
 from tenants.selectors import access_token_checksum
-from tenants.services import client_disable, client_update, tenant_suspend
+from tenants.services import client_create, client_disable, client_update, tenant_config_update, tenant_suspend
 from tests.oidc.test_claims_parameter import PASSWORD_RECORD, code_from
 from tests.oidc.test_cross_tenant_tokens import client_credentials
 from tests.test_signin_policy import VERIFIER, authorize_path, signed_in
@@ -26,6 +27,13 @@ SYSTEM = Actor.system("tests")
 APP_ORIGIN = "https://app.acme.example"  # Acme's single-page app
 SHOP_ORIGIN = "https://shop.bolt.example"  # Bolt's
 STRANGER_ORIGIN = "https://elsewhere.example"
+# Not APP_ORIGIN, though close to it: each is granted nothing.
+LOOKALIKE_ORIGINS = [
+    "http://app.acme.example",  # another scheme
+    "https://app.acme.example:444",  # another port
+    "https://app.acme.example.evil.test",  # APP_ORIGIN as a prefix of someone else's host
+    "null",  # what a sandboxed frame or a file:// page sends
+]
 
 
 @pytest.fixture
@@ -125,7 +133,7 @@ def test_the_client_id_of_http_basic_decides(spa):
         {"grant_type": "authorization_code", "code": "made-up", "client_id": spa.acme.app.client_id},
         HTTP_AUTHORIZATION=basic(spa.acme.app.client_id, "guess"),
     )
-    assert named_app.status_code in (400, 401)
+    assert named_app.status_code == 401 and named_app.json()["error"] == "invalid_client"
     assert_readable_by(named_app, APP_ORIGIN)  # CORS reads the id; the view refused the secret
 
 
@@ -151,6 +159,22 @@ def test_a_request_without_origin_gets_no_cors_headers(client, spa):
     assert answer.status_code == 200 and cors_headers(answer) == {}
 
 
+def test_a_request_without_origin_does_not_vary_by_origin(client, spa):
+    answer = exchange(client, spa.acme.app, "made-up", origin=None)
+    assert answer.status_code == 400 and "Origin" not in answer.get("Vary", "")
+
+
+@pytest.mark.parametrize("origin", LOOKALIKE_ORIGINS)
+def test_an_origin_close_to_an_allowed_one_reads_nothing(client, spa, origin):
+    code = code_of(client, spa.acme.app, spa.alice)
+    answer = exchange(client, spa.acme.app, code, origin=origin)
+    assert answer.status_code == 200 and cors_headers(answer) == {}
+    assert "Origin" in answer["Vary"]  # refused or granted, the answer depends on Origin
+    refused = exchange(client, spa.acme.app, code, origin=origin)
+    assert refused.status_code == 400 and cors_headers(refused) == {}
+    assert "Origin" in refused["Vary"]
+
+
 def test_a_429_over_the_budget_keeps_its_single_star(settings, spa):
     settings.API_FAILED_AUTHENTICATIONS_PER_MINUTE = 2
     browser = DjangoTestClient(REMOTE_ADDR="203.0.113.40")
@@ -167,7 +191,7 @@ def test_a_429_over_the_budget_keeps_its_single_star(settings, spa):
 @pytest.mark.parametrize("path", ["/o/token/", "/o/revoke_token/"])
 def test_a_preflight_from_an_allowed_origin_is_granted(spa, path):
     answer = preflight(path, APP_ORIGIN)
-    assert answer.status_code in (200, 204)
+    assert answer.status_code == 200
     assert_readable_by(answer, APP_ORIGIN)
     assert answer["Access-Control-Allow-Methods"] == "POST"
     assert answer["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
@@ -179,6 +203,52 @@ def test_a_preflight_from_an_origin_no_client_allows_gets_no_grant(spa, path):
     answer = preflight(path, STRANGER_ORIGIN)
     assert answer.status_code == 200 and "OPTIONS" in answer["Allow"]
     assert cors_headers(answer) == {}
+
+
+@pytest.mark.parametrize("origin", LOOKALIKE_ORIGINS)
+def test_a_preflight_from_an_origin_close_to_an_allowed_one_gets_no_grant(spa, origin):
+    answer = preflight("/o/token/", origin)
+    assert answer.status_code == 200 and cors_headers(answer) == {}
+    assert "Origin" in answer["Vary"]
+
+
+def cache_calls(monkeypatch) -> list[str]:
+    """The names of the cache operations called from now on, in order."""
+    calls = []
+    backend = type(caches["default"])
+    for name in ("get", "get_many", "set", "add", "set_many", "delete", "delete_many", "incr", "touch"):
+        monkeypatch.setattr(backend, name, _recorded(getattr(backend, name), name, calls))
+    return calls
+
+
+def _recorded(operation, name: str, calls: list[str]):
+    def spy(self, *args, **kwargs):
+        calls.append(name)
+        return operation(self, *args, **kwargs)
+
+    return spy
+
+
+def test_a_preflight_from_an_unknown_origin_costs_one_cache_read_and_no_query(
+    spa, monkeypatch, django_assert_num_queries
+):
+    assert cors_headers(preflight("/o/token/", STRANGER_ORIGIN)) == {}  # the index of origins is built
+    calls = cache_calls(monkeypatch)
+    for number in range(3):  # an attacker varying Origin
+        with django_assert_num_queries(0):
+            answer = preflight("/o/token/", f"https://made-up-{number}.example")
+        assert answer.status_code == 200 and cors_headers(answer) == {}
+    assert calls == ["get"] * 3  # and not one write
+
+
+def test_a_preflight_from_an_allowed_origin_costs_two_cache_reads_and_no_query(
+    spa, monkeypatch, django_assert_num_queries
+):
+    assert_readable_by(preflight("/o/token/", APP_ORIGIN), APP_ORIGIN)  # the index and the client are cached
+    calls = cache_calls(monkeypatch)
+    with django_assert_num_queries(0):
+        assert_readable_by(preflight("/o/token/", APP_ORIGIN), APP_ORIGIN)
+    assert calls == ["get", "get_many"]
 
 
 def test_a_preflight_to_introspection_is_never_granted(spa):
@@ -194,13 +264,29 @@ def test_an_origin_added_or_removed_counts_at_once(spa):
     assert cors_headers(preflight("/o/token/", new_origin)) == {}
 
 
+def test_a_new_clients_origin_counts_at_once(spa):
+    new_origin = "https://admin.acme.example"
+    assert cors_headers(preflight("/o/token/", new_origin)) == {}  # the index without it is cached
+    client_create(
+        actor=SYSTEM,
+        tenant=spa.acme.tenant,
+        name="Admin app",
+        client_type=Client.CLIENT_PUBLIC,
+        grant_type=Client.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=["https://admin.acme.example/callback"],
+        allowed_origins=[new_origin],
+    )
+    assert_readable_by(preflight("/o/token/", new_origin), new_origin)
+
+
 def test_a_disabled_clients_origins_stop_counting(client, spa):
     code = code_of(client, spa.acme.app, spa.alice)
     assert_readable_by(preflight("/o/token/", APP_ORIGIN), APP_ORIGIN)  # cached while enabled
     client_disable(actor=SYSTEM, client=spa.acme.app)
     assert cors_headers(preflight("/o/token/", APP_ORIGIN)) == {}
     refused = exchange(client, spa.acme.app, code)
-    assert refused.status_code in (400, 401) and cors_headers(refused) == {}
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert cors_headers(refused) == {}
 
 
 def test_a_suspended_tenants_origins_stop_counting(client, spa):
@@ -244,6 +330,19 @@ def test_userinfo_refusing_an_expired_token_is_readable_so_the_app_can_refresh(s
     assert answer["Access-Control-Expose-Headers"] == "WWW-Authenticate"
     unknown = DjangoTestClient().get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer made-up", HTTP_ORIGIN=APP_ORIGIN)
     assert unknown.status_code == 401 and cors_headers(unknown) == {}  # no client to ask
+
+
+def test_userinfo_with_a_jwt_access_token_is_readable_by_its_clients_origin(spa):
+    tenant_config_update(actor=SYSTEM, tenant=spa.acme.tenant, config={"access_token_format": "jwt"}, partial=True)
+    token = signed_in_token(spa)
+    assert token.count(".") == 2  # a JWT, stored by its checksum like an opaque token
+    answer = DjangoTestClient().get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ORIGIN=APP_ORIGIN)
+    assert answer.status_code == 200 and answer.json()["sub"] == str(spa.alice.uuid)
+    assert_readable_by(answer, APP_ORIGIN)
+    elsewhere = DjangoTestClient().get(
+        "/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ORIGIN=STRANGER_ORIGIN
+    )
+    assert elsewhere.status_code == 200 and cors_headers(elsewhere) == {}
 
 
 def test_userinfo_from_an_origin_costs_no_query_once_the_token_is_known(spa):
