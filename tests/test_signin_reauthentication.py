@@ -18,11 +18,14 @@ from django.conf import settings
 from django.core import mail
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.oidc.authentication import session_authentication
 from accounts.signin.context import signin_context_for_client
 from accounts.signin.mfa import mfa_requirement_response
 from tests import test_signin_policy
 from tests.test_signin_policy import (
+    PASSWORD,
     authorize_path,
     configure,
     signed_in,
@@ -225,3 +228,174 @@ def test_a_second_factor_the_tenant_does_not_take_leads_to_one_it_takes(
     page = urlsplit(response["Location"])
     assert page.path == reverse(asked_at)
     assert parse_qs(page.query)["next"] == [path]
+
+
+# --- 3. What counts, and for whose request (review of session 6's signing in again) ----------------
+
+
+def _wrong(code: str) -> str:
+    return "000000" if code != "000000" else "111111"
+
+
+def _records(client) -> list[str]:
+    return [record["method"] for record in client.session[AUTHENTICATION_METHODS_SESSION_KEY]]
+
+
+def _refused(answer) -> bool:
+    """The pages' answer to an invalid ``next``: away to the hub's start page."""
+    return answer.status_code == 302 and answer["Location"] == settings.LOGIN_REDIRECT_URL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_typed_again_does_not_satisfy_max_age_where_the_tenant_takes_only_codes(client, world, alice):
+    """At a tenant that takes only email codes, a user who has a password and types it on
+    allauth's re-authentication page has not signed in again there: max_age still asks."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    signed_in(client, alice, {"method": "code", "email": alice.email, "at": time.time() - 120})
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert _records(client)[-1] == "password", "allauth took the password"
+
+    answer = client.get(authorize_path(world.acme.app, max_age="60"))
+    assert urlsplit(answer["Location"]).path == SIGN_IN_AGAIN, "a password the tenant does not take satisfied max_age"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_code_where_the_tenant_takes_only_passwords_does_not_satisfy_max_age(client, world, alice):
+    """The other way round: at a password-only tenant, a code sign-in (one sent for another
+    tenant's request, say) does not make a password sign-in younger than max_age."""
+    configure(world.acme.tenant, login_methods=["password"])
+    signed_in(
+        client,
+        alice,
+        {"method": "password", "email": alice.email, "at": time.time() - 120},
+        {"method": "code", "email": alice.email, "reauthenticated": True},
+    )
+    answer = client.get(authorize_path(world.acme.app, max_age="60"))
+    assert urlsplit(answer["Location"]).path == reverse("account_reauthenticate")
+
+
+def test_auth_time_is_the_newest_sign_in_by_a_method_the_requests_tenant_takes(world, alice):
+    """max_age and the ID token's auth_time read the same time: of the sign-in that counts
+    at the tenant of the authorization request (its login_methods), not of the newest one."""
+    configure(world.acme.tenant, login_methods=["email_code"])
+    code_at, password_at = time.time() - 30, time.time() - 5
+    for app, expected in ((world.acme.app, code_at), (world.bolt.app, password_at)):
+        request = _request_as(alice, authorize_path(app), {"method": "password"})
+        request.session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+            {"method": "code", "email": alice.email, "at": code_at},
+            {"method": "password", "email": alice.email, "at": password_at},
+        ]
+        assert session_authentication(request)["auth_time"] == int(expected)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("acme_methods", [["password"], ["email_code"]])
+def test_the_pages_serve_only_the_request_the_authorization_endpoint_sent_the_user_for(
+    client, world, alice, acme_methods
+):
+    """Sent to sign in again for Acme's request (allauth's password page, or the hub's), a
+    user cannot fetch a code on the hub's pages for Bolt's request (which takes codes) and
+    carry it back: a ``next`` naming another client is refused as an invalid one, on both
+    pages, GET and POST."""
+    configure(world.acme.tenant, login_methods=acme_methods)
+    signed_in(client, alice, {"method": acme_methods[0].replace("email_", ""), "email": alice.email, "at": 1})
+    client.get(authorize_path(world.acme.app, max_age="60"))
+    elsewhere = authorize_path(world.bolt.app)
+
+    assert _refused(client.get(SIGN_IN_AGAIN, {"next": elsewhere}))
+    assert _refused(client.post(SIGN_IN_AGAIN, {"channel": "email", "next": elsewhere}))
+    assert not mail.outbox
+    assert _refused(client.get(SIGN_IN_AGAIN_CODE, {"next": elsewhere}))
+    assert _refused(client.post(SIGN_IN_AGAIN_CODE, {"code": "123456", "next": elsewhere}))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_code_page_holds_the_code_to_the_rules_of_the_tenant_it_was_sent_for(client, world, alice, make_tenant):
+    """A code sent for Acme's request (one try, one minute) keeps Acme's rules on the code
+    page even when the session has since been sent to sign in again for Bolt's request (five
+    tries, ten minutes) and the page's ``next`` names Bolt's."""
+    configure(world.acme.tenant, login_methods=["email_code"], otp={"max_attempts": 1, "ttl_seconds": 60})
+    configure(world.bolt.tenant, login_methods=["email_code"])
+    signed_in(client, alice, {"method": "code", "email": alice.email, "at": 1})
+    _path, acme_next = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    client.post(SIGN_IN_AGAIN, {"channel": "email", "next": acme_next})
+    code = _code_of(mail.outbox[-1])
+    _path, bolt_next = _sign_in_again_page(client.get(authorize_path(world.bolt.app, prompt="login", ui_locales="en")))
+
+    page = client.get(SIGN_IN_AGAIN_CODE, {"next": bolt_next}).content.decode()
+    assert "for 1 minute." in page, "the page gave the code Bolt's lifetime"
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": _wrong(code), "next": bolt_next})
+    assert answer.status_code == 302 and urlsplit(answer["Location"]).path == SIGN_IN_AGAIN, "Acme's one try"
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": code, "next": bolt_next})
+    assert urlsplit(answer["Location"]).path == SIGN_IN_AGAIN
+    assert _records(client) == ["code"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "/o/authorize/?client_id=no-such-client",
+        "https://elsewhere.example/o/authorize/?client_id={client_id}",
+        "{disabled}",
+    ],
+)
+def test_a_next_that_is_not_a_live_clients_request_is_refused(client, world, make_user, next_url):
+    configure(world.acme.tenant, login_methods=["email_code"])
+    dora = make_user("dora@example.org")
+    EmailAddress.objects.create(user=dora, email=dora.email, verified=True, primary=True)
+    signed_in(client, dora, {"method": "code", "email": dora.email, "at": 1})
+    _path, bound = _sign_in_again_page(client.get(authorize_path(world.acme.app, max_age="60")))
+    if next_url == "{disabled}":
+        world.acme.app.disabled_at = timezone.now()
+        world.acme.app.save(update_fields=["disabled_at"])
+    next_url = next_url.format(client_id=world.acme.app.client_id, disabled=bound)
+
+    assert _refused(client.get(SIGN_IN_AGAIN, {"next": next_url}))
+    assert _refused(client.post(SIGN_IN_AGAIN, {"channel": "email", "next": next_url}))
+    assert _refused(client.get(SIGN_IN_AGAIN_CODE, {"next": next_url}))
+    assert not mail.outbox
+
+
+def test_a_user_not_signed_in_is_sent_to_sign_in(client, world):
+    next_url = authorize_path(world.acme.app)
+    for page in (SIGN_IN_AGAIN, SIGN_IN_AGAIN_CODE):
+        answer = client.get(page, {"next": next_url}, follow=True)
+        login_page = urlsplit(answer.redirect_chain[-1][0])
+        assert login_page.path == reverse("account_login")
+        assert parse_qs(login_page.query)["next"] == [next_url]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_code_page_without_a_pending_code_sends_the_user_to_ask_for_one(client, world, make_user):
+    configure(world.acme.tenant, login_methods=["email_code"])
+    dora = make_user("dora@example.org")
+    signed_in(client, dora, {"method": "code", "email": dora.email, "at": 1})
+    _path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    for answer in (
+        client.get(SIGN_IN_AGAIN_CODE, {"next": next_url}),
+        client.post(SIGN_IN_AGAIN_CODE, {"code": "123456", "next": next_url}),
+    ):
+        page = urlsplit(answer["Location"])
+        assert (page.path, parse_qs(page.query)["next"]) == (SIGN_IN_AGAIN, [next_url])
+    assert _records(client) == ["code"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tenants_tries_end_the_code(client, world, make_user):
+    """At a tenant allowing two tries, the second wrong code ends the code: the right one
+    after it is refused, and the session has no new sign-in."""
+    configure(world.acme.tenant, login_methods=["email_code"], otp={"max_attempts": 2})
+    dora = make_user("dora@example.org")
+    EmailAddress.objects.create(user=dora, email=dora.email, verified=True, primary=True)
+    signed_in(client, dora, {"method": "code", "email": dora.email, "at": 1})
+    _path, next_url = _sign_in_again_page(client.get(authorize_path(world.acme.app, prompt="login")))
+    client.post(SIGN_IN_AGAIN, {"channel": "email", "next": next_url})
+    code = _code_of(mail.outbox[-1])
+
+    assert client.post(SIGN_IN_AGAIN_CODE, {"code": _wrong(code), "next": next_url}).status_code == 200
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": _wrong(code), "next": next_url})
+    assert urlsplit(answer["Location"]).path == SIGN_IN_AGAIN
+    answer = client.post(SIGN_IN_AGAIN_CODE, {"code": code, "next": next_url})
+    assert urlsplit(answer["Location"]).path == SIGN_IN_AGAIN
+    assert _records(client) == ["code"]

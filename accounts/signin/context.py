@@ -9,8 +9,11 @@ schema's defaults for every key).
 
 Nothing here trusts ``next`` beyond picking which tenant's rules and branding apply: it
 must be a local authorization URL of a live client. Once a sign-in code is sent, not even
-that: the code page serves the tenant the code was asked for at (``signin_code_made``), so
-its lifetime and attempt limit are that tenant's whatever the page's ``next`` names.
+that: the code pages (the login code page, and signing in again's,
+accounts.signin.reauthentication) serve the tenant the code was asked for at
+(``signin_code_made``), so its lifetime, attempt limit and channels are that tenant's
+whatever the page's ``next`` names; a code this session made no record for gets the hub's
+own defaults, never the tenant ``next`` names.
 """
 
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ SESSION_KEY = "signin_client_id"
 SESSION_RETURN_KEY = "signin_return_to"  # the authorization request the sign-in goes back to
 CODE_SESSION_KEY = "signin_code"  # the client the session's latest sign-in code was made for
 REQUEST_ATTRIBUTE = "_signin_context"
+CODE_PAGES = ("account_confirm_login_code", "signin_sign_in_again_code")  # serve the code's own tenant
 
 
 def requesting_client(next_url: str | None) -> Client | None:
@@ -131,7 +135,7 @@ def signin_context(request: HttpRequest) -> SignInContext:
     found = request.__dict__.get(REQUEST_ATTRIBUTE)
     if found is not None:
         return found
-    if request.path == reverse("account_confirm_login_code"):
+    if request.path in {reverse(name) for name in CODE_PAGES}:
         context = signin_context_for_client(_pending_code_client(request))
     else:
         context = _context_from_next_or_session(request)
@@ -159,6 +163,15 @@ def signin_code_made(request: HttpRequest, *, client: Client | None, code: str) 
     request.session[CODE_SESSION_KEY] = {"client_id": client.client_id if client else None, "code": _digest(code)}
 
 
+def signin_code_stage_found(request: HttpRequest, stage: LoginByCodeStage) -> None:
+    """A code page kept outside allauth's pending login (signing in again) has found its
+    code's ``stage``: put it where the hub's code form reads it, and serve the code's
+    tenant from here on (a context worked out earlier in this request, by the language
+    middleware from ``next``, did not know the code)."""
+    request._login_stage = stage
+    request.__dict__.pop(REQUEST_ATTRIBUTE, None)
+
+
 def _pending_code_client(request: HttpRequest) -> Client | None:
     """The client the session's pending sign-in code was made for.
 
@@ -176,7 +189,7 @@ def _pending_code_client(request: HttpRequest) -> Client | None:
 
 def _pending_code(request: HttpRequest) -> str:
     """The code the session's pending code sign-in waits for ("" if none)."""
-    stage = getattr(request, "_login_stage", None)  # put there by allauth's code page
+    stage = getattr(request, "_login_stage", None)  # put there by the code page (allauth's, or signin_code_stage_found)
     if stage is None or stage.key != LoginByCodeStage.key:
         stage = LoginStageController.enter(request, LoginByCodeStage.key)
     return stage.state.get("code", "") if stage is not None else ""

@@ -32,6 +32,11 @@ def _method_of(record: dict[str, Any]) -> str | None:
     return None
 
 
+def records_accepted(records: list[dict[str, Any]], context: SignInContext) -> list[dict[str, Any]]:
+    """The authentication records of sign-ins by a method ``context``'s tenant accepts."""
+    return [record for record in records if (method := _method_of(record)) is not None and context.allows(method)]
+
+
 def session_login_methods(request: HttpRequest) -> set[str]:
     """The login methods the signed-in user of this session has used."""
     records = get_authentication_records(request, request.user)

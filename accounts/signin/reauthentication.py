@@ -12,7 +12,13 @@ method the tenant does not take. They come to this page instead, which offers:
   a fresh sign-in, which makes the session whoever's signs in.
 
 Either way the user goes back to the authorization request, without prompt=login and
-max_age. docs/decisions/0034-reauthentication-by-what-the-user-has.md.
+max_age. Both pages serve only the request of the client the authorization endpoint sent
+the user here for (``CLIENT_SESSION_KEY``): a ``next`` naming another is refused as an
+invalid one, so a code cannot be fetched under one tenant's rules for another's request.
+The code page holds the code to the rules of the tenant it was made for
+(``signin_code_made``, accounts.signin.context). And the new authentication counts at a
+tenant only if it takes the method (``session_authentication``).
+docs/decisions/0034-reauthentication-by-what-the-user-has.md.
 """
 
 from allauth.account.adapter import get_adapter
@@ -31,7 +37,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
 from accounts.signin.codes import code_channel_available
-from accounts.signin.context import SignInContext, requesting_client, signin_context
+from accounts.signin.context import SignInContext, requesting_client, signin_code_stage_found, signin_context
 from accounts.signin.forms import ConfirmCodeForm
 from accounts.signin.limits import code_request_consume
 from accounts.signin.social import PROVIDER_BY_METHOD
@@ -39,6 +45,7 @@ from accounts.signin.social import PROVIDER_BY_METHOD
 PAGE = "signin_sign_in_again"
 CODE_PAGE = "signin_sign_in_again_code"
 CODE_SESSION_KEY = "signin_again_code"
+CLIENT_SESSION_KEY = "signin_again_client"  # the client whose request the pages serve
 
 
 def reauthentication_response(request: HttpRequest, context: SignInContext, return_to: str) -> HttpResponse:
@@ -46,6 +53,7 @@ def reauthentication_response(request: HttpRequest, context: SignInContext, retu
     password page if they have a password and ``context``'s tenant takes one, else here."""
     if request.user.has_usable_password() and context.allows("password"):
         return redirect_to_login(return_to, resolve_url("account_reauthenticate"))
+    request.session[CLIENT_SESSION_KEY] = context.client.client_id if context.client else None
     return redirect_to_login(return_to, resolve_url(PAGE))
 
 
@@ -104,9 +112,15 @@ class SignInAgainCode(LoginCodeVerificationProcess):
 
 
 def _return_to(request: HttpRequest) -> str | None:
-    """The authorization request to go back to: only a live client's (``next``)."""
+    """The authorization request to go back to (``next``): only a live client's, and for a
+    signed-in user only the client's ``reauthentication_response`` sent them here for."""
     url = request.POST.get("next") if request.method == "POST" else request.GET.get("next")
-    return url if requesting_client(url) is not None else None
+    client = requesting_client(url)
+    if client is None:
+        return None
+    if request.user.is_authenticated and request.session.get(CLIENT_SESSION_KEY) != client.client_id:
+        return None
+    return url
 
 
 def _page(name: str, return_to: str) -> HttpResponseRedirect:
@@ -150,7 +164,7 @@ def sign_in_again_code(request: HttpRequest) -> HttpResponse:
     process = SignInAgainCode.pending(request) if request.user.is_authenticated else None
     if process is None:
         return _page(PAGE, return_to)
-    request._login_stage = process.stage  # where the hub's code form reads the code's state
+    signin_code_stage_found(request, process.stage)  # the form holds the code to its own tenant's rules
     form = ConfirmCodeForm(request.POST if request.method == "POST" else None, code=process.code)
     if form.is_bound:
         if form.is_valid():
