@@ -9,20 +9,28 @@ from urllib.parse import urlencode
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, User
-from accounts.services import user_push
+from accounts.services import user_push, user_register
+from accounts.signin.guest import ACCOUNT_PAGES_CLOSED_TO_GUESTS
+from accounts.signin.services import signin_code_account_settle, signin_code_address_verified
 from consents.models import Consent
 from events.models import Event
 from tests import test_signin_policy
 from tests.conftest import SYSTEM
+from tests.oidc.test_backchannel_logout import receiver  # noqa: F401 (a fixture)
+from tests.oidc.test_claims_parameter import payload_of, sign_in_with
+from tests.oidc.test_refresh_rotation import refresh, refused
+from tests.oidc.test_refresh_signout_race import backend_running, in_thread, result_of, wait_until
 from tests.test_signin_policy import (
     PASSWORD,
     authorize_path,
     configure,
+    signed_in,
 )
 
 alice = test_signin_policy.alice  # the fixture: Alice with a password and a verified address
@@ -52,6 +60,16 @@ def signed_in_user(browser: Client) -> User | None:
 
 def holds_verified(user: User, email: str) -> bool:
     return EmailAddress.objects.filter(user=user, email=email, verified=True).exists()
+
+
+def still_signed_in(browser: Client) -> bool:
+    """The session opens a page that needs a signed-in user (its hash still matches)."""
+    return browser.get(reverse("account_email")).status_code == 200
+
+
+def revocations(user: User, tenant) -> list[tuple[list[str], str]]:
+    told = Event.all_tenants.filter(tenant=tenant, type="user.credentials_revoked", subject=str(user.uuid))
+    return [(event.payload["revoked"], event.payload["reason"]) for event in told]
 
 
 # --- The address's owner signs in by code ---------------------------------------------------
@@ -110,6 +128,7 @@ def test_the_owners_code_sign_in_removes_the_password_a_stranger_set_without_pro
     account = signed_in_user(victim)
     assert account.email == "victim@example.org" and account.email_verified
     assert not account.has_usable_password()
+    assert still_signed_in(victim)  # signed in with the hash of the password-less account
 
     stranger = Client()
     answer = password_sign_in(stranger, "victim@example.org", STRANGERS_PASSWORD, target)
@@ -188,6 +207,160 @@ def test_a_phone_number_a_tenant_pushed_unverified_gives_its_holder_their_own_ac
     assert signed_in_user(browser) == alice
 
 
+# --- Someone was in the account the code opens --------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_whoever_was_in_the_addresss_account_is_signed_out_everywhere_and_its_apps_are_told(
+    world,
+    receiver,  # noqa: F811 (the fixture imported above)
+):
+    """The address is all that names the account, but someone got in without proving it (a
+    provider that vouched for nothing, say) and holds a hub session and an app's tokens. The
+    owner's code opens the account: the password goes, the stranger's session and refresh
+    token stop working, the app gets a logout token (with no OIDC_ISSUER set, the issuer is
+    the request's), and the tenant hears what went."""
+    listening = receiver(200)
+    app = world.acme.app
+    app.backchannel_logout_uri = listening.url
+    app.save(update_fields=["backchannel_logout_uri"])
+    stranger = Client()
+    stranger.post("/accounts/signup/", {"email": "victim@example.org", "password1": STRANGERS_PASSWORD})
+    account = User.objects.get(email="victim@example.org")
+    tokens = sign_in_with(stranger, app, account)
+    assert still_signed_in(stranger)
+
+    victim = Client()
+    answer = email_code_sign_in(victim, "victim@example.org", authorize_path(app))
+
+    assert answer.status_code == 302 and signed_in_user(victim) == account
+    assert still_signed_in(victim)  # the victim's session carries the account's new hash
+    assert not still_signed_in(stranger)
+    assert refused(refresh(Client(), app, tokens["refresh_token"]))
+    [logout_token] = listening.logout_tokens
+    claims = payload_of(logout_token)
+    assert claims["iss"].startswith("http://testserver") and claims["sub"] == str(account.uuid)
+    assert revocations(account, world.acme.tenant) == [(["password", "sessions"], "address_proven")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_someone_in_the_addresss_account_is_signed_out_though_nothing_else_is_removed(world):
+    """An account a tenant pushed, with no password, provider or authenticator, that someone
+    has nonetheless been in: the owner's code ends that session all the same."""
+    pushed, _created, _changed = user_push(
+        actor=SYSTEM, tenant=world.acme.tenant, profile={"email": "pushed@example.org"}
+    )
+    stranger = Client()
+    signed_in(stranger, pushed, {"method": "password", "email": "pushed@example.org"})
+    assert still_signed_in(stranger)
+
+    owner = Client()
+    answer = email_code_sign_in(owner, "pushed@example.org", authorize_path(world.acme.app))
+
+    assert answer.status_code == 302 and signed_in_user(owner) == pushed and still_signed_in(owner)
+    assert not still_signed_in(stranger)
+    assert revocations(pushed, world.acme.tenant) == [(["sessions"], "address_proven")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claimant_named_by_the_address_is_named_by_its_verified_second_address_from_then_on(world, make_user):
+    """Mallory's account is named by the victim's address, unverified, but she signs in by a
+    second address she did verify. The victim's code sign-up gets an account of its own;
+    Mallory's second address becomes her email, verified, and her password still opens it."""
+    mallory = make_user("victim@example.org", password=PASSWORD, given_name="Mallory")
+    Membership.all_tenants.create(user=mallory, tenant=world.acme.tenant, source=Membership.Source.SIGN_IN)
+    EmailAddress.objects.create(user=mallory, email="victim@example.org", verified=False, primary=True)
+    EmailAddress.objects.create(user=mallory, email="mallory@example.org", verified=True, primary=False)
+    User.objects.filter(pk=mallory.pk).update(last_login=timezone.now())
+
+    victim = Client()
+    answer = email_code_sign_in(victim, "victim@example.org", authorize_path(world.acme.app))
+
+    assert answer.status_code == 302
+    account = signed_in_user(victim)
+    assert account != mallory and account.email == "victim@example.org" and account.email_verified
+    mallory.refresh_from_db()
+    assert mallory.email == "mallory@example.org" and mallory.email_verified and mallory.given_name == "Mallory"
+    assert list(EmailAddress.objects.filter(user=mallory).values_list("email", "verified", "primary")) == [
+        ("mallory@example.org", True, True)
+    ]
+    told = Event.all_tenants.filter(tenant=world.acme.tenant, type="user.updated", subject=str(mallory.uuid))
+    assert told.filter(payload__changed=["email", "email_verified"]).exists()
+    assert revocations(mallory, world.acme.tenant) == [(["email"], "address_proven_elsewhere")]
+    again = Client()
+    password_sign_in(again, "mallory@example.org", PASSWORD)
+    assert signed_in_user(again) == mallory
+
+
+# --- Deactivated accounts ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deactivated_account_that_only_claims_the_address_does_not_keep_its_owner_out(world, make_user):
+    """Staff deactivated an account that claims the victim's address, unverified, and has a
+    phone number besides. The victim's code is sent and signs up an account of their own;
+    the deactivated account loses the claim, keeps its number and stays deactivated."""
+    claimant = make_user("victim@example.org", phone_number="+4915100000001", given_name="Mallory")
+    Membership.all_tenants.create(user=claimant, tenant=world.acme.tenant, source=Membership.Source.SIGN_IN)
+    User.objects.filter(pk=claimant.pk).update(is_active=False)
+    target = authorize_path(world.acme.app)
+
+    victim = Client()
+    answer = email_code_sign_in(victim, "victim@example.org", target)
+
+    assert answer.status_code == 302 and answer.url == target
+    account = signed_in_user(victim)
+    assert account != claimant and account.email == "victim@example.org" and account.email_verified
+    claimant.refresh_from_db()
+    assert claimant.email is None and claimant.phone_number == "+4915100000001" and not claimant.is_active
+    assert revocations(claimant, world.acme.tenant) == [(["email"], "address_proven_elsewhere")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deactivated_account_the_address_is_verified_on_is_still_refused(world, make_user):
+    owner = make_user("owner@example.org", email_verified=True)
+    EmailAddress.objects.create(user=owner, email="owner@example.org", verified=True, primary=True)
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+    users_before = User.objects.count()
+
+    browser = Client()
+    browser.post(CODE_REQUEST, {"channel": "email", "email": "owner@example.org", "next": ""})
+
+    assert not re.findall(r"\b\d{6}\b", mail.outbox[-1].body)  # no code: the unknown-account mail
+    assert signin_code_account_settle(email="owner@example.org", tenant=world.acme.tenant) is None
+    assert User.objects.count() == users_before and "_auth_user_id" not in browser.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deactivated_account_the_address_alone_names_is_still_refused(world):
+    """A registered account keeps an identifier, so the claim cannot go from an account it is
+    all that names: deactivated, that account keeps the address (docs/decisions/0033)."""
+    named = user_register(actor=SYSTEM, email="named@example.org", tenant=world.acme.tenant)
+    User.objects.filter(pk=named.pk).update(is_active=False)
+
+    assert signin_code_account_settle(email="named@example.org", tenant=world.acme.tenant) is None
+    named.refresh_from_db()
+    assert named.email == "named@example.org" and not named.email_verified
+
+
+# --- Two proofs of one new address at once -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_proof_that_races_another_to_a_new_address_opens_the_account_the_other_made(world):
+    """Two browsers prove an address nobody holds. The second inserts its account while the
+    first's, not yet committed, holds the address; once the first commits, the second's
+    insert fails and it settles again, on the account the first made."""
+    with transaction.atomic():
+        first = user_register(actor=SYSTEM, email="race@example.org", tenant=world.acme.tenant)
+        signin_code_address_verified(user=first, email="race@example.org")
+        second = in_thread(lambda: signin_code_account_settle(email="race@example.org", tenant=world.acme.tenant))
+        wait_until(lambda: backend_running('INSERT INTO "accounts_user"'), "the second proof waits on the address")
+
+    assert result_of(*second) == first
+    assert list(User.objects.filter(email="race@example.org")) == [first]
+
+
 # --- Guests ------------------------------------------------------------------------------------
 
 GUEST_CLOSED_PAGES = [
@@ -206,6 +379,13 @@ def _guest(world) -> Client:
     browser.post("/accounts/guest/", {"next": authorize_path(world.acme.app)})
     assert signed_in_user(browser).is_guest
     return browser
+
+
+@pytest.mark.parametrize("page", sorted(ACCOUNT_PAGES_CLOSED_TO_GUESTS))
+def test_every_page_closed_to_guests_is_a_route(page):
+    """A misspelt or unrouted name would leave the page it meant open to guests."""
+    arguments = {"pk": 1} if page in {"mfa_edit_webauthn", "mfa_remove_webauthn"} else {}
+    assert reverse(page, kwargs=arguments)
 
 
 @pytest.mark.django_db(transaction=True)

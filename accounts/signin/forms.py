@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
+from accounts.oidc.backchannel import hub_issuer
 from accounts.signin.codes import CHANNEL_METHODS, code_channel_available, code_channel_refusal, code_minutes
 from accounts.signin.context import signin_context
 from accounts.signin.limits import code_request_consume
@@ -177,12 +178,18 @@ class ConfirmCodeForm(ConfirmLoginCodeForm):
         # The code came back: the address is proven, and opens only an account it is verified
         # on (allauth then finds it verified), which need not be the one it was sent for.
         account = signin_code_account_settle(
-            email=state.get("email"), phone=state.get("phone"), tenant=self.signin.tenant
+            email=state.get("email"),
+            phone=state.get("phone"),
+            tenant=self.signin.tenant,
+            issuer=hub_issuer(self.request),
         )
         if account is None:
             raise get_adapter().validation_error("account_inactive")
         if account.pk != user.pk:
             raise ImmediateHttpResponse(self._sign_in_instead(account))
+        # allauth signs in the user it loaded: with the password and session generation the
+        # settling may have just replaced, the new session would hold a stale hash and end.
+        user.refresh_from_db()
         return cleaned_data
 
     def _sign_in_instead(self, account: User) -> HttpResponse:

@@ -161,16 +161,16 @@ def guest_session_end_response(request: HttpRequest, *, return_to: str, page: st
 
 # --- allauth's account pages: a guest registers instead ---------------------------------------
 
-# The pages that put an address, a number, a password, a second factor or a provider on the
-# signed-in account. A guest proved nothing to be there, so what it claimed there would be a
-# stranger's claim on the person who later proves it (docs/decisions/0033).
+# The pages that put an address, a password, a second factor or a provider on the signed-in
+# account. A guest proved nothing to be there, so what it claimed there would be a stranger's
+# claim on the person who later proves it (docs/decisions/0033). Names of routes that exist:
+# allauth's phone pages (account_change_phone) are routed only with "phone" in
+# ACCOUNT_SIGNUP_FIELDS, which the hub does not set; add them here if it ever does.
 ACCOUNT_PAGES_CLOSED_TO_GUESTS = frozenset(
     {
         "account_email",
         "account_set_password",
         "account_change_password",
-        "account_change_phone",
-        "account_verify_phone",
         "socialaccount_connections",
         "mfa_index",
         "mfa_activate_totp",

@@ -16,6 +16,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_id_token_model, get_refresh_token_model
 
 from accounts.models import Membership, User, normalize_email
+from accounts.selectors import tenants_related_to_user
 from accounts.services import (
     user_profile_update,
     user_register,
@@ -25,6 +26,7 @@ from accounts.services import (
 from accounts.signin.pending import pending_drop, pending_get, pending_send_on_commit
 from audit.models import AccessRecordSubject, AccessRecordSubjectBlock
 from consents.models import Consent, ConsentRecord
+from events.services import events_record
 from harbourmaster.actors import Actor
 
 logger = logging.getLogger(__name__)
@@ -39,8 +41,8 @@ def signin_code_account_ensure(*, email: str | None = None, phone: str | None = 
     a password, as after allauth's own sign-up form, linked to the ``tenant`` the sign-in
     serves (which hears ``user.created``). Which account the code then opens is decided when
     it comes back (``signin_code_account_settle``): an account that only claims the address,
-    a guest's included, gets the code sent but is not what it opens. None when the address
-    belongs to an account that cannot sign in (deactivated).
+    a guest's or a deactivated one included, gets the code sent but is not what it opens.
+    None when the address belongs to a deactivated account the code cannot get past.
     """
     email = normalize_email(email)
     lookup = {"email": email} if email else {"phone_number": phone}
@@ -51,7 +53,7 @@ def signin_code_account_ensure(*, email: str | None = None, phone: str | None = 
                 user = user_register(actor=ACTOR, email=email, phone_number=phone, tenant=tenant)
         except (IntegrityError, ValidationError):  # made by a request a moment ago
             user = User.objects.filter(**lookup).first()
-    if user is None or not user.is_active:
+    if user is None or _deactivated_keeper(user, email=email, phone=phone):
         return None
     return user
 
@@ -76,20 +78,25 @@ def signin_code_address_verified(*, user: User, email: str | None = None, phone:
 # --- What a code that came back proves (docs/decisions/0033) ---------------------------
 
 
-def signin_code_account_settle(*, email: str | None = None, phone: str | None = None, tenant=None) -> User | None:
+def signin_code_account_settle(
+    *, email: str | None = None, phone: str | None = None, tenant=None, issuer: str | None = None
+) -> User | None:
     """The account a code that came back for ``email``/``phone`` signs in to, with the address
-    verified on it; None when that is a deactivated account (docs/decisions/0033).
+    verified on it; None when a deactivated account keeps the address (docs/decisions/0033).
 
     The code proves the address, nothing else. It opens the account on which the address is
     verified. Failing that, the account the address alone names, if nobody could open it
     without the address (a sign-up by code, an account a tenant pushed, a password sign-up
     never confirmed): whatever someone who never proved the address set on it goes. Every
-    other account that claims the address loses the claim and keeps the rest, and the
-    prover gets a new account, made as a sign-up by code makes one for ``tenant``.
+    other account that claims the address, a deactivated one too, loses the claim and keeps
+    the rest, and the prover gets a new account, made as a sign-up by code makes one for
+    ``tenant``. If someone had signed in to the account opened, every sign-in of it ends
+    (``issuer`` names the logout tokens, see ``user_sign_out_everywhere``). Each account's
+    tenants hear what went (``user.credentials_revoked``).
     """
     for attempt in range(2):
         try:
-            return _account_settle(email=normalize_email(email), phone=phone, tenant=tenant)
+            return _account_settle(email=normalize_email(email), phone=phone, tenant=tenant, issuer=issuer)
         except (IntegrityError, ValidationError):  # another browser proved the address a moment ago
             if attempt:
                 raise
@@ -97,21 +104,24 @@ def signin_code_account_settle(*, email: str | None = None, phone: str | None = 
 
 
 @transaction.atomic
-def _account_settle(*, email: str | None, phone: str | None, tenant) -> User | None:
+def _account_settle(*, email: str | None, phone: str | None, tenant, issuer: str | None) -> User | None:
     holders = _address_holders(email=email, phone=phone)
     owner = next((holder for holder in holders if _verified_on(holder, email=email, phone=phone)), None)
     if owner is not None:
         return owner if owner.is_active else None
-    account = next((holder for holder in holders if _waits_for_address(holder, email=email, phone=phone)), None)
-    if account is not None and not account.is_active:
+    if any(_deactivated_keeper(holder, email=email, phone=phone) for holder in holders):
         return None
+    waiting = (
+        holder for holder in holders if holder.is_active and _waits_for_address(holder, email=email, phone=phone)
+    )
+    account = next(waiting, None)
     for holder in holders:
         if holder != account:
             _claim_remove(holder=holder, email=email, phone=phone)
     if account is None:
         account = user_register(actor=ACTOR, email=email, phone_number=phone, tenant=tenant)
     else:
-        _unproven_ways_in_remove(account=account)
+        _unproven_ways_in_remove(account=account, issuer=issuer)
     signin_code_address_verified(user=account, email=email, phone=phone)
     return account
 
@@ -134,6 +144,17 @@ def _verified_on(user: User, *, email: str | None, phone: str | None) -> bool:
         return user.phone_number == phone and user.phone_number_verified
     addresses = EmailAddress.objects.filter(user=user, email__iexact=email, verified=True)
     return (user.email == email and user.email_verified) or addresses.exists()
+
+
+def _deactivated_keeper(user: User, *, email: str | None, phone: str | None) -> bool:
+    """A deactivated account the code cannot get past: the address is verified on it, or is
+    all that names it (a registered account keeps an identifier, so the claim cannot go).
+    Any other deactivated account loses its claim like an active one: staff locked a
+    stranger out, not the address's owner."""
+    if user.is_active or user.is_guest:
+        return False
+    named = user.email == email if email else user.phone_number == phone
+    return _verified_on(user, email=email, phone=phone) or (named and _other_identifier(user, email=email) is None)
 
 
 def _waits_for_address(user: User, *, email: str | None, phone: str | None) -> bool:
@@ -170,9 +191,10 @@ def _email_replacement(user: User, *, email: str) -> EmailAddress | None:
 
 def _claim_remove(*, holder: User, email: str | None, phone: str | None) -> None:
     """The address goes from ``holder``, which keeps everything else; its tenants hear which
-    fields changed (``user.updated``). An account named by that address is named by another
-    address it has verified from now on."""
+    fields changed (``user.updated``) and why (``user.credentials_revoked``). An account
+    named by that address is named by another address it has verified from now on."""
     changes: dict = {}
+    revoked = "email" if email and holder.email == email else "email_address" if email else "phone_number"
     if email:
         replacement = _email_replacement(holder, email=email) if holder.email == email else None
         EmailAddress.objects.filter(user=holder, email__iexact=email).delete()
@@ -184,26 +206,44 @@ def _claim_remove(*, holder: User, email: str | None, phone: str | None) -> None
         changes = {"phone_number": None, "phone_number_verified": False}
     if changes:
         user_profile_update(actor=ACTOR, user=holder, changes=changes)
+    _revocation_announce(user=holder, revoked=[revoked], reason="address_proven_elsewhere")
     logger.info("an unproven claim to an address was removed from user %s: another proved it", holder.uuid)
 
 
-def _unproven_ways_in_remove(*, account: User) -> None:
-    """What was set on an account nobody could enter, by someone who never proved its address:
-    a password, provider accounts, authenticators. The prover starts with none of them."""
+def _unproven_ways_in_remove(*, account: User, issuer: str | None) -> None:
+    """What was set on the address's own account by someone who never proved the address: a
+    password, provider accounts, authenticators. The prover starts with none of them. If
+    someone was in the account (``last_login``), whoever it was is signed out everywhere, a
+    stranger holding a session or an app's tokens included, whatever was removed."""
     removed = []
     if account.has_usable_password():
         account.set_unusable_password()
         account.save(update_fields=["password", "updated_at"])
         removed.append("password")
     if SocialAccount.objects.filter(user=account).delete()[0]:
-        removed.append("provider accounts")
+        removed.append("provider_accounts")
     if Authenticator.objects.filter(user=account).delete()[0]:
         removed.append("authenticators")
+    if account.last_login is not None:
+        user_sign_out_everywhere(actor=ACTOR, user=account, issuer=issuer)
+        removed.append("sessions")
     if not removed:
         return
     logger.warning("code sign-in to user %s removed what no proven address had set: %s", account.uuid, removed)
-    if account.last_login is not None:
-        user_sign_out_everywhere(actor=ACTOR, user=account)
+    _revocation_announce(user=account, revoked=removed, reason="address_proven")
+
+
+def _revocation_announce(*, user: User, revoked: list[str], reason: str) -> None:
+    """The user's tenants hear what a code's proof took from the account: names, no values
+    (docs/decisions/0033). What the tenant's app holds under the ``sub`` from before may be
+    a stranger's: the tenant decides what to do with it."""
+    events_record(
+        actor=ACTOR,
+        tenants=tenants_related_to_user(user=user),
+        type="user.credentials_revoked",
+        subject=str(user.uuid),
+        payload={"user": str(user.uuid), "revoked": revoked, "reason": reason},
+    )
 
 
 def signin_phone_set(*, user: User, phone: str, verified: bool) -> None:
