@@ -80,9 +80,7 @@ def test_a_third_use_within_the_interval_is_served_too(client, world, interval):
     assert len({answer.json()["refresh_token"] for answer in answers}) == 3
 
 
-def test_one_rotation_leaves_at_most_ten_live_refresh_tokens_and_one_more_use_ends_the_sign_in(
-    client, world, interval
-):
+def test_one_rotation_leaves_at_most_ten_live_refresh_tokens_and_one_more_use_ends_the_sign_in(client, world, interval):
     first = sign_in_with(client, world.acme.app, world.alice)
     answers = [refresh(client, world.acme.app, first["refresh_token"]) for _ in range(LIVE_REFRESH_TOKENS_PER_SIGN_IN)]
     assert [answer.status_code for answer in answers] == [200] * LIVE_REFRESH_TOKENS_PER_SIGN_IN
