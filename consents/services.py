@@ -115,9 +115,11 @@ def _consent_locked(*, user, purpose: Purpose) -> Consent | None:
     """The user's consent to ``purpose``, locked until commit; None if there is none yet.
 
     A first act has no row to lock, and two at once would each insert one (the loser a
-    500). They queue on a transaction-scoped advisory lock of that user and purpose
-    instead, which no other code takes, so it cannot join a lock cycle with the row locks
-    of users and consents that imports and merges take. Only first acts pay for it."""
+    500). They queue on a transaction-scoped advisory lock of that user and purpose, which
+    no other code takes. The user's row is key-shared first, as the new rows' foreign keys
+    will key-share it at commit anyway: a merge holding the user FOR UPDATE makes the
+    first act wait before it holds the advisory lock, so the two cannot wait on each
+    other. Only first acts pay for it."""
     consent = Consent.all_tenants.select_for_update().filter(user=user, purpose=purpose).first()
     if consent is not None:
         return consent
@@ -130,7 +132,10 @@ def _first_act_lock(*, user_id: int, purpose_id: int) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite lets one transaction write at a time
     digest = hashlib.blake2b(f"{user_id}:{purpose_id}".encode(), digest_size=4).digest()
+    user_model = Consent._meta.get_field("user").related_model
+    table, pk = (connection.ops.quote_name(name) for name in (user_model._meta.db_table, user_model._meta.pk.column))
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {pk} = %s FOR KEY SHARE", [user_id])  # noqa: S608 - quoted names
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)",
             [FIRST_ACT_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)],

@@ -399,3 +399,17 @@ def test_the_tenants_tries_end_the_code(client, world, make_user):
     answer = client.post(SIGN_IN_AGAIN_CODE, {"code": code, "next": next_url})
     assert urlsplit(answer["Location"]).path == SIGN_IN_AGAIN
     assert _records(client) == ["code"]
+
+
+def test_a_second_factor_confirmed_on_the_reauthentication_page_satisfies_max_age(client, world, alice):
+    """allauth's password page offers "other ways to confirm" (an authenticator app): a
+    factor the tenant takes, proved there, is signing in again."""
+    signed_in(client, alice, {"method": "password", "email": alice.email})
+    session = client.session
+    records = session[AUTHENTICATION_METHODS_SESSION_KEY]
+    records[0]["at"] -= 600
+    records.append({"method": "mfa", "type": "totp", "reauthenticated": True, "at": time.time()})
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = records
+    session.save()
+    answer = client.get(authorize_path(world.acme.app, max_age="60"))
+    assert answer["Location"].startswith(world.acme.app.redirect_uris.split()[0] + "?code="), answer["Location"]

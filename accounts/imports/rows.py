@@ -183,7 +183,7 @@ def _csv_rows(body: str) -> Iterator[Row]:
 
 
 def _csv_error(error: csv.Error, *, start: int, end: int) -> str:
-    if end > start:  # the reader went on to the end of the file looking for the closing quote
+    if end > start and "unexpected end of data" in str(error):  # it read to the end, looking for the quote
         return f"not valid CSV: {error}; a quote opened on this line never closes, so lines {start}-{end} were not imported"
     return f"not valid CSV: {error}"
 

@@ -55,7 +55,8 @@ def session_authentication(request: HttpRequest, context: SignInContext | None =
 
 def _auth_time(user, records: list[dict[str, Any]], context: SignInContext) -> float:
     """When the user last signed in by a method ``context``'s tenant takes."""
-    taken = [record["at"] for record in records_accepted(records, context) if _timed(record)]
+    accepted = [*records_accepted(records, context), *_factors_confirmed(records, context)]
+    taken = [record["at"] for record in accepted if _timed(record)]
     if taken:
         return max(taken)
     times = [record["at"] for record in records if _timed(record)]
@@ -65,6 +66,13 @@ def _auth_time(user, records: list[dict[str, Any]], context: SignInContext) -> f
         return min(times)
     # A session without records (signed in before the hub kept them, or by the admin).
     return user.last_login.timestamp() if user.last_login else time.time()
+
+
+def _factors_confirmed(records: list[dict[str, Any]], context: SignInContext) -> list[dict[str, Any]]:
+    """Re-authentication by a second factor the tenant takes (allauth's "other ways to confirm"
+    on its password page): the user signed in again, as prompt=login and max_age ask."""
+    methods = context.mfa["methods"]
+    return [r for r in records if r.get("method") == "mfa" and r.get("reauthenticated") and r.get("type") in methods]
 
 
 def _timed(record: dict[str, Any]) -> bool:

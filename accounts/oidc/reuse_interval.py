@@ -30,7 +30,8 @@ from oauth2_provider.settings import oauth2_settings
 from accounts.oidc.rotation import token_checksum
 from tenants.selectors import request_tenant_config
 
-# The pair of the usual rotation and the pairs of a few tabs or retries; never thousands.
+# Per rotation: its successor and the pairs of a few tabs or retries. Spare pairs of
+# earlier rotations live on until they expire, so a sign-in may hold more.
 LIVE_REFRESH_TOKENS_PER_SIGN_IN = 10
 # The successor is written with the rotation (the same instant in one statement; a moment
 # later on the toolkit's path).

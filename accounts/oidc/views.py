@@ -130,6 +130,21 @@ def _max_age(request) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
+# The consent form's fields the toolkit's form_valid uses in place of the query's, when set.
+CONSENT_FORM_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "scope",
+    "nonce",
+    "claims",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+)
+
+
 class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
     """The toolkit's authorization endpoint, with prompt and max_age (Core 1.0, 3.1.2.1).
 
@@ -196,17 +211,18 @@ class AuthorizationView(NotFramed, oauth2_views.AuthorizationView):
         unknown, the same request goes to the GET, which says what is missing.
 
         A two-factor demand (``acr_values``, ``acr`` in ``claims``) is the request's: the page
-        posts back to the request's own address, so oauthlib reads it from there, and it is
-        checked here the same way. A crafted POST that leaves it out is a request without
+        posts back to the request's own address, and the toolkit reads ``acr_values`` from
+        there and ``claims`` from the form when it is not empty; it is checked here from the
+        same places. A crafted POST that leaves it out is a request without
         it, as a GET without it would be: the ID token then has no ``acr`` claim, which an app
         that asked for two factors must find (Core 1.0, 3.1.2.1); ``max_age`` likewise, with
         ``auth_time``."""
         if not request.user.is_authenticated:
             return super().post(request, *args, **kwargs)  # the toolkit sends them to sign in
-        parameters = request.GET.copy()
-        for name, values in request.POST.lists():
-            if name not in ("allow", "csrfmiddlewaretoken"):
-                parameters.setlist(name, values)
+        parameters = request.GET.copy()  # what oauthlib reads the request's demands from
+        for name in CONSENT_FORM_FIELDS:  # what the toolkit takes from the form instead, when given
+            if request.POST.get(name):
+                parameters[name] = request.POST[name]
         as_asked = f"{request.path}?{parameters.urlencode()}"
         client = requesting_client(as_asked)
         if client is None or self._signin_requirements_unmet(request, client, parameters):

@@ -3,6 +3,7 @@ keeps (found by a bug hunt of session 6)."""
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from django.test import Client
 from django.utils import timezone
 
@@ -117,3 +118,13 @@ def test_the_consent_form_posted_for_a_disabled_client_issues_nothing(client, wo
     answer = client.post("/o/authorize/", consent_form(world.acme.app))
     assert answer.status_code == 303 and "code=" not in answer["Location"]
     assert client.get(answer["Location"]).status_code == 400
+
+
+@pytest.mark.parametrize("emptied", [{"acr_values": ""}, {"claims": ""}, {"acr_values": "", "claims": ""}])
+def test_a_consent_post_cannot_empty_the_requests_acr_demand(client, world, alice, emptied):
+    """The toolkit reads acr_values from the request's address, and an empty claims field
+    falls back to it too: blanking them in the body changes nothing the check sees."""
+    signed_in(client, alice, PASSWORD_RECORD)
+    page = authorize_path(world.acme.app, acr_values=TWO, claims='{"id_token": {"acr": {"essential": true}}}')
+    answer = client.post(page, consent_form(world.acme.app) | emptied)
+    assert refused_to_the_page(client, answer, world.acme.app).startswith("/accounts/2fa/")
