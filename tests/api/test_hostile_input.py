@@ -6,7 +6,6 @@ never cost the tenant the rest of its upload.
 
 import base64
 import json
-import threading
 
 import pytest
 from django.db import DatabaseError, connection
@@ -18,6 +17,7 @@ from accounts.models import Membership, User
 from consents.models import Consent, ConsentRecord
 from harbourmaster.api.pagination import IdCursorPagination
 from tests.api.conftest import assert_problem
+from tests.api.test_users_concurrency import THREADS, race
 
 IMPORTS = "/api/v1/users/imports"
 JSONL = "application/x-ndjson"
@@ -213,8 +213,6 @@ def test_a_uuid_in_upper_case_names_the_same_user(world, api):
 
 # --- Concurrency ---------------------------------------------------------------------------
 
-THREADS = 8
-
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs real concurrent transactions")
 @pytest.mark.django_db(transaction=True)
@@ -230,25 +228,8 @@ def test_concurrent_first_grants_of_one_consent_all_succeed(world, api_as):
     }
     # Carol is known to Acme (a member), so Acme may name her by uuid.
     Membership.all_tenants.create(tenant=world.acme.tenant, user=world.carol, source="api")
-    apis = [api_as(world.acme.backend, ["consents:write"]) for _ in range(THREADS)]
-    for client in apis:
-        client.raise_request_exception = False
-    barrier = threading.Barrier(THREADS)
-    statuses = [None] * THREADS
-
-    def send(index: int) -> None:
-        try:
-            barrier.wait()
-            statuses[index] = apis[index].post("/api/v1/consents", body, format="json").status_code
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * THREADS
+    responses = race(api_as, world.acme.backend, "/api/v1/consents", body, scopes=["consents:write"])
+    assert [response.status_code for response in responses] == [200] * THREADS
     assert Consent.all_tenants.filter(user=world.carol, purpose=world.acme.newsletter, state="granted").count() == 1
     assert ConsentRecord.all_tenants.filter(user=world.carol, purpose=world.acme.newsletter).count() == 1
 

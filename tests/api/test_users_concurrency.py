@@ -19,9 +19,9 @@ pytestmark = [
 THREADS = 8
 
 
-def race(api_as, client, url: str, body: dict, headers: dict | None = None) -> list:
+def race(api_as, client, url: str, body: dict, headers: dict | None = None, scopes=("users:write",)) -> list:
     """Send the same request from THREADS threads at once; return their responses."""
-    apis = [api_as(client, ["users:write"]) for _ in range(THREADS)]
+    apis = [api_as(client, list(scopes)) for _ in range(THREADS)]
     barrier = threading.Barrier(THREADS)
     responses = [None] * THREADS
 
