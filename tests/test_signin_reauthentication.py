@@ -4,19 +4,16 @@
 import html
 import re
 import time
-from importlib import import_module
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
-from allauth.account.internal.flows.login import record_authentication
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from allauth.socialaccount.models import SocialApp
 from django.conf import settings
 from django.core import mail
-from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +21,7 @@ from accounts.oidc.authentication import session_authentication
 from accounts.signin.context import signin_context_for_client
 from accounts.signin.mfa import mfa_requirement_response
 from tests import test_signin_policy
+from tests.test_mfa_policy import request_as
 from tests.test_signin_policy import (
     PASSWORD,
     authorize_path,
@@ -183,15 +181,6 @@ def test_prompt_login_at_a_tenant_with_passwords_asks_a_user_with_one_for_it(cli
 # --- 2. MFA: the factor asked for is one the user has and the tenant takes ---------------------------
 
 
-def _request_as(user, path: str, *records: dict):
-    request = RequestFactory().get(path)
-    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
-    request.user = user
-    for record in records:
-        record_authentication(request, user, **record)
-    return request
-
-
 def _enrol(user, factor: str) -> None:
     if factor == "totp":
         TOTP.activate(user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
@@ -218,7 +207,7 @@ def test_a_second_factor_the_tenant_does_not_take_leads_to_one_it_takes(
     for factor in factors:
         _enrol(alice, factor)
     path = authorize_path(world.acme.app)
-    just_proved_it = _request_as(
+    just_proved_it = request_as(
         alice,
         path,
         {"method": "password", "email": alice.email},
@@ -280,7 +269,7 @@ def test_auth_time_is_the_newest_sign_in_by_a_method_the_requests_tenant_takes(w
     configure(world.acme.tenant, login_methods=["email_code"])
     code_at, password_at = time.time() - 30, time.time() - 5
     for app, expected in ((world.acme.app, code_at), (world.bolt.app, password_at)):
-        request = _request_as(alice, authorize_path(app), {"method": "password"})
+        request = request_as(alice, authorize_path(app), {"method": "password"})
         request.session[AUTHENTICATION_METHODS_SESSION_KEY] = [
             {"method": "code", "email": alice.email, "at": code_at},
             {"method": "password", "email": alice.email, "at": password_at},

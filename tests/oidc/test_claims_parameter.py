@@ -35,7 +35,8 @@ def code_from(response) -> str:
     return parse_qs(urlsplit(response["Location"]).query)["code"][0]
 
 
-def token_for(client, app, code: str) -> dict:
+def token_for(client, app, code: str, **extra) -> dict:
+    """The code exchanged at the token endpoint (``extra``: more posted parameters)."""
     answer = client.post(
         "/o/token/",
         {
@@ -44,6 +45,7 @@ def token_for(client, app, code: str) -> dict:
             "redirect_uri": app.redirect_uris.split()[0],
             "client_id": app.client_id,
             "code_verifier": VERIFIER,
+            **extra,
         },
     )
     assert answer.status_code == 200, answer.content

@@ -5,9 +5,9 @@ them from there."""
 
 import pytest
 
-from tests.oidc.test_claims_parameter import PASSWORD_RECORD, code_from, userinfo
+from tests.oidc.test_claims_parameter import PASSWORD_RECORD, code_from, token_for, userinfo
 from tests.oidc.test_refresh_rotation import refresh
-from tests.test_signin_policy import VERIFIER, authorize_path, configure, signed_in
+from tests.test_signin_policy import authorize_path, configure, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -26,19 +26,8 @@ def test_parameters_named_like_the_hubs_own_facts_change_nothing(client, world, 
     signed_in(client, world.alice, PASSWORD_RECORD)
     code = code_from(client.get(authorize_path(world.acme.app, **POSTED)))
     app = world.acme.app
-    exchanged = client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": app.redirect_uris.split()[0],
-            "client_id": app.client_id,
-            "code_verifier": VERIFIER,
-            **POSTED,
-        },
-    )
-    assert exchanged.status_code == 200, exchanged.content
-    assert userinfo(client, exchanged.json()["access_token"])["sub"] == str(world.alice.uuid)
-    refreshed = refresh(client, app, exchanged.json()["refresh_token"], **POSTED)
+    exchanged = token_for(client, app, code, **POSTED)
+    assert userinfo(client, exchanged["access_token"])["sub"] == str(world.alice.uuid)
+    refreshed = refresh(client, app, exchanged["refresh_token"], **POSTED)
     assert refreshed.status_code == 200, refreshed.content
     assert refresh(client, app, refreshed.json()["refresh_token"], **POSTED).status_code == 200
