@@ -85,7 +85,7 @@ def _consents_carry(*, guest: User, into: User, actor: Actor) -> None:
     """
     consents = Consent.all_tenants.filter(user=guest).select_related("purpose", "version")
     for consent in consents.order_by("id"):
-        if consent.is_granted and not consent.purpose.is_active:
+        if consent.state != Consent.State.WITHDRAWN and not consent.purpose.is_active:
             continue  # a retired purpose takes no new grants; the guest's record stays
         proof = ConsentRecord.all_tenants.filter(user=guest, purpose=consent.purpose).order_by("-id").first()
         change = {
@@ -96,8 +96,10 @@ def _consents_carry(*, guest: User, into: User, actor: Actor) -> None:
             "client": proof.client if proof else None,
             "source": f"{MERGE_SOURCE_PREFIX}{guest.uuid}",
         }
-        if consent.is_granted:
-            consent_grant(**change, occurred_at=consent.granted_at, version=consent.version.version)
+        if consent.state != Consent.State.WITHDRAWN:  # granted, or still waiting for the user's word
+            waiting = consent.state == Consent.State.PENDING
+            version = consent.version.version
+            consent_grant(**change, occurred_at=consent.granted_at, version=version, awaiting_confirmation=waiting)
         else:
             consent_withdraw(**change, occurred_at=consent.withdrawn_at)
 

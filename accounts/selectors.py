@@ -3,7 +3,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import CATEGORY_FIELDS, Membership, User, normalize_email
-from consents.models import LegalBasis, Purpose
+from consents.models import Consent, LegalBasis, Purpose
 from consents.selectors import current_consents, tenant_ids_with_current_consent
 from tenants.models import Tenant
 from tenants.selectors import tenant_effective_config
@@ -66,6 +66,20 @@ def users_known_to_tenant(*, tenant: Tenant) -> QuerySet[User]:
     members = Membership.all_tenants.filter(tenant=tenant).values("user_id")
     consenting = current_consents().filter(tenant=tenant).values("user_id")
     return User.objects.filter(Q(pk__in=members) | Q(pk__in=consenting))
+
+
+def users_first_hand_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
+    """Users a tenant deals with first-hand, whose consent it may record on its own word
+    (docs/decisions/0035): those who signed in to one of its clients (or whom staff made its
+    members), and accounts nobody has signed in to that no other tenant holds (no
+    membership, no consent elsewhere): what they hold, this tenant (or staff) brought."""
+    own = Membership.all_tenants.filter(
+        tenant=tenant, source__in=(Membership.Source.SIGN_IN, Membership.Source.ADMIN), user=OuterRef("pk")
+    )
+    elsewhere_member = Membership.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
+    elsewhere_consent = Consent.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
+    untouched = Q(last_login__isnull=True) & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
+    return User.objects.filter(Exists(own) | untouched)
 
 
 def user_claimable_by_tenant(*, user: User, field: str, tenant: Tenant) -> bool:

@@ -81,6 +81,9 @@ class Consent(models.Model):
     class State(models.TextChoices):
         GRANTED = "granted", "Granted"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        # A tenant said the user agreed, but the user has no first-hand relation with the
+        # tenant yet: it counts once the user confirms (docs/decisions/0035).
+        PENDING = "pending", "Awaiting the user's confirmation"
 
     # No single-column indexes on the foreign keys: each of tenant, user and purpose leads a
     # composite index or constraint below, and versions are never deleted (docs/decisions/0029).

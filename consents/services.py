@@ -106,6 +106,15 @@ def purpose_retire(*, actor: Actor, purpose: Purpose) -> Purpose:
     return purpose
 
 
+def _counts(consent: Consent | None, purpose: Purpose) -> bool:
+    """Whether ``consent`` is granted at a version ``purpose`` still honours."""
+    return (
+        consent is not None
+        and consent.state == Consent.State.GRANTED
+        and consent.version.version >= purpose.reconsent_from_version
+    )
+
+
 def _latest_change(consent: Consent) -> datetime | None:
     moments = [moment for moment in (consent.granted_at, consent.withdrawn_at) if moment]
     return max(moments) if moments else None
@@ -155,6 +164,7 @@ def _consent_change(
     user_agent: str,
     occurred_at: datetime | None,
     version: int | None,
+    awaiting_confirmation: bool = False,
 ) -> Consent:
     if channel not in Channel.values:
         raise ValidationError({"channel": f"unknown channel {channel!r}"})
@@ -171,6 +181,8 @@ def _consent_change(
 
     state = Consent.State.GRANTED if action == ConsentRecord.Action.GRANT else Consent.State.WITHDRAWN
     consent = _consent_locked(user=user, purpose=purpose)
+    if state == Consent.State.GRANTED and awaiting_confirmation and not _counts(consent, purpose):
+        state = Consent.State.PENDING
     if consent and consent.state == state and consent.version_id == statement.pk:
         return consent  # already so: an idempotent repeat records nothing twice
 
@@ -196,7 +208,7 @@ def _consent_change(
     consent = consent or Consent(tenant=purpose.tenant, user=user, purpose=purpose)
     consent.state = state
     consent.version = statement
-    if state == Consent.State.GRANTED:
+    if state != Consent.State.WITHDRAWN:  # a pending consent keeps the time the tenant gave
         consent.granted_at = occurred_at
     else:
         consent.withdrawn_at = occurred_at
@@ -230,8 +242,13 @@ def consent_grant(
     user_agent: str = "",
     occurred_at: datetime | None = None,
     version: int | None = None,
+    awaiting_confirmation: bool = False,
 ) -> Consent:
-    """Record that ``user`` agreed to ``purpose`` (its current statement unless ``version``)."""
+    """Record that ``user`` agreed to ``purpose`` (its current statement unless ``version``).
+
+    With ``awaiting_confirmation`` (a tenant's word about a user it has no first-hand
+    relation with) the consent is ``pending`` until the user confirms it, unless it counts
+    already (docs/decisions/0035)."""
     return _consent_change(
         actor=actor,
         user=user,
@@ -244,6 +261,7 @@ def consent_grant(
         user_agent=user_agent,
         occurred_at=occurred_at,
         version=version,
+        awaiting_confirmation=awaiting_confirmation,
     )
 
 

@@ -301,6 +301,7 @@ ACCOUNT_RATE_LIMITS = {
     # many clients cannot flood one inbox or phone (harassment, SMS toll fraud) either.
     "request_login_code_address": "30/h/key",  # key: the email or phone number
     "confirm_login_code": "30/m/ip",  # every code entered (accounts.signin.forms)
+    "consent_confirmation": "30/m/ip",  # answers on consent confirmation pages (accounts.confirmations)
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/", include("harbourmaster.api.urls")),
     path("accounts/", include("accounts.signin.urls")),  # guest sign-in (accounts/signin/guest.py)
     path("accounts/", include("allauth.urls")),
+    path("consents/", include("accounts.confirmations.urls")),  # a tenant's word, confirmed (decision 35)
     # OpenID Connect provider: /o/… endpoints and /.well-known/… documents.
     path("", include("accounts.oidc.urls")),
 ]

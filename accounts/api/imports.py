@@ -15,6 +15,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from accounts.api.ingest import IDEMPOTENCY_KEY
+from accounts.confirmations.services import hub_url
 from accounts.imports.models import ImportJob
 from accounts.imports.rows import UploadInvalid, upload_summary
 from accounts.imports.selectors import import_row_errors
@@ -156,6 +157,7 @@ class UserImportViewSet(TenantViewSet):
             format=upload.format,
             body=upload.text,
             rows_total=total,
+            hub_url=hub_url(self.request),
         )
         body = ImportJobSerializer(job, context={"request": self.request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

@@ -9,7 +9,8 @@ row of the batch may touch, whose e-mail and phone number it leaves as they are.
 rows are checked in Python with the per-row services' own checks and messages, and
 written with a few statements per batch (accounts/imports/writing.py). Every other row
 (identifiers shared within the batch, a conflict or unknown uuid to report, a new e-mail
-or phone number for an existing user, a user another row names) goes the per-row path,
+or phone number for an existing user, a user another row names, a grant for an existing
+user the tenant does not deal with first-hand, decision 35) goes the per-row path,
 in line order, after this one.
 
 Two imports naming the same users are serialised by transaction-scoped advisory locks
@@ -32,7 +33,7 @@ from django.utils import timezone
 from accounts.imports.rows import Row, RowRefused, error_paths
 from accounts.imports.writing import Batch, Planned, planned_write
 from accounts.models import PROFILE_FIELDS, User, normalize_email
-from accounts.selectors import users_known_to_tenant
+from accounts.selectors import users_first_hand_for_tenant, users_known_to_tenant
 from accounts.services import GUEST_COOKIE_PREFIX, UserPushConflict, user_new_checked, user_push_changes_checked
 from consents.models import ConsentRecord, Purpose
 from consents.services import consent_statement_checked
@@ -259,10 +260,14 @@ def _checked(job, bulk: list[Candidate], purposes: dict, matches: Matches) -> tu
     errors), the rows ready to write (with their plan), and those left to the per-row path."""
     fresh = _purposes_fresh(job, bulk, purposes)
     users = _users_locked([candidate.user_id for candidate in bulk if candidate.user_id is not None])
+    first_hand = _users_first_hand(job.tenant, [candidate for candidate in bulk if candidate.user_id is not None])
     statements: dict = {}
     latest_allowed = timezone.now() + FUTURE_SLACK
     refused, ready, per_row = {}, [], []
     for candidate in bulk:
+        if candidate.user_id is not None and _grants(candidate) and candidate.user_id not in first_hand:
+            per_row.append(candidate.row)  # the grant waits for the user's word, asked for per row
+            continue
         try:
             planned = _user_planned(candidate, users, matches)
             planned.consent_changes = [
@@ -278,6 +283,20 @@ def _checked(job, bulk: list[Candidate], purposes: dict, matches: Matches) -> tu
         candidate.planned = planned
         ready.append(candidate)
     return refused, ready, per_row
+
+
+def _grants(candidate: Candidate) -> bool:
+    return any(consent["action"] == _GRANT for consent in candidate.consents)
+
+
+def _users_first_hand(tenant, existing: list[Candidate]) -> set[int]:
+    """Which of the existing users granting consent the tenant deals with first-hand: their
+    grants take effect on its word (docs/decisions/0035); one statement, none without grants."""
+    ids = [candidate.user_id for candidate in existing if _grants(candidate)]
+    if not ids:
+        return set()
+    found = users_first_hand_for_tenant(tenant=tenant).filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+    return set(found.values_list("pk", flat=True))
 
 
 def _users_locked(user_ids: list[int]) -> dict[int, User]:

@@ -30,6 +30,9 @@ class ImportJob(models.Model):
     # The client that uploaded: the proof client of every consent the import records.
     client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
     actor = models.CharField(max_length=200)
+    # The hub's address as the upload reached it: the base of the links in the messages the
+    # import sends (a consent to confirm, docs/decisions/0035), where OIDC_ISSUER is unset.
+    hub_url = models.CharField(max_length=200, blank=True, default="", db_default="")
     format = models.CharField(max_length=8, choices=Format.choices)
     # The upload as sent; emptied once the job is done (it holds personal data).
     body = models.TextField(blank=True)

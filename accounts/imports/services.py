@@ -3,8 +3,8 @@
 Every row of a batch is read and validated first (in a thread, while the batch before it
 is written). Rows whose outcome does not depend on the order of the rows (new users, and
 existing users named by one row only) go the set-based path (accounts/imports/bulk.py:
-the same checks, a few statements per batch); every other row goes through the single push's services (``user_push``, ``consent_grant`` /
-``consent_withdraw``) in a savepoint of its own, so a row is applied entirely or not at
+the same checks, a few statements per batch); every other row goes through the single push's services (``user_push``,
+``consent_record_for_tenant``) in a savepoint of its own, so a row is applied entirely or not at
 all. Rows are committed in batches of USER_IMPORT_BATCH_SIZE, together with the job's
 progress (``last_line``, counts) and the batch's row errors: ``last_line`` never
 disagrees with what was applied, and a worker that dies loses at most its open batch,
@@ -26,13 +26,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from psycopg.errors import DeadlockDetected
 
+from accounts.confirmations.services import consent_record_for_tenant, hub_url
 from accounts.imports.bulk import rows_apply_bulk
 from accounts.imports.models import ImportJob, ImportRowError
 from accounts.imports.rows import Row, RowRefused, error_paths, rows_read
 from accounts.imports.selectors import import_jobs_stalled, import_stall_timeout
 from accounts.services import UserNotKnown, UserPushConflict, user_push
 from consents.models import Channel, ConsentRecord, Purpose
-from consents.services import consent_grant, consent_withdraw
 from harbourmaster.actors import Actor
 from tenants.context import tenant_context
 
@@ -52,10 +52,13 @@ def _batch_size() -> int:
 
 
 @transaction.atomic
-def import_job_create(*, actor: Actor, tenant, client, format: str, body: str, rows_total: int) -> ImportJob:
-    """Store an upload and queue its processing once the upload is committed."""
+def import_job_create(
+    *, actor: Actor, tenant, client, format: str, body: str, rows_total: int, hub_url: str = ""
+) -> ImportJob:
+    """Store an upload and queue its processing once the upload is committed. ``hub_url``:
+    the hub's address as the upload reached it, for links in the messages the rows cause."""
     job = ImportJob.all_tenants.create(
-        tenant=tenant, client=client, actor=str(actor), format=format, body=body, rows_total=rows_total
+        tenant=tenant, client=client, actor=str(actor), format=format, body=body, rows_total=rows_total, hub_url=hub_url
     )
     transaction.on_commit(lambda: _enqueue(job.pk))
     return job
@@ -250,19 +253,18 @@ def _consent_apply(*, job: ImportJob, actor: Actor, user, consent: dict, path: s
         purposes[slug] = Purpose.all_tenants.filter(tenant=job.tenant, slug=slug).first()
     if purposes[slug] is None:
         raise RowRefused([{"path": f"{path}/purpose", "message": "your tenant has no purpose of this name"}])
-    grant = consent["action"] == ConsentRecord.Action.GRANT
-    change = consent_grant if grant else consent_withdraw
-    extra = {"version": consent.get("version")} if grant else {}
     try:
-        change(
+        consent_record_for_tenant(
             actor=actor,
             user=user,
             purpose=purposes[slug],
+            action=consent["action"],
+            client=job.client,
+            hub_url=job.hub_url or hub_url(None),
             channel=Channel.IMPORT,
             source=consent["source"],
-            client=job.client,
             occurred_at=consent["occurred_at"],
-            **extra,
+            version=consent.get("version") if consent["action"] == ConsentRecord.Action.GRANT else None,
         )
     except ValidationError as error:
         raise RowRefused(error_paths(error, path)) from None

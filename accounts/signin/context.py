@@ -124,6 +124,11 @@ def signin_context_for_client(client: Client | None, *, from_next: bool = False)
     return SignInContext(client=client, tenant=client.tenant, config=config, from_next=from_next)
 
 
+def signin_context_for_tenant(tenant: Tenant) -> SignInContext:
+    """A page that speaks for a tenant but for none of its apps (a consent to confirm)."""
+    return SignInContext(client=None, tenant=tenant, config=_deliverable(tenant_effective_config(tenant=tenant)))
+
+
 def signin_client_remember(request: HttpRequest, client: Client) -> None:
     """Pin the sign-in in this session to ``client`` (the authorization endpoint calls it)."""
     request.session[SESSION_KEY] = client.client_id

@@ -3,7 +3,8 @@
 The calling client is recorded as the client of the act; the purpose must be one of the
 caller's own (another tenant's slug answers 404, like a missing one). A repeat of the
 current state records nothing twice (decision 0004), and an Idempotency-Key makes a
-retried request answer exactly as the first did.
+retried request answer exactly as the first did. A grant for a user the tenant does not
+deal with first-hand answers ``pending`` and waits for the user's confirmation (0035).
 
 The user is named the way tenants know users, which is the accounts app's business:
 this door imports its selector (docs/decisions/0009-user-data-visibility.md).
@@ -17,8 +18,8 @@ from rest_framework.response import Response
 from accounts.api.base import UserDataViewSet
 from accounts.api.ingest import IDEMPOTENCY_KEY
 from accounts.api.serializers import IdentifierSerializer
+from accounts.confirmations.services import consent_record_for_tenant, hub_url
 from accounts.selectors import user_by_tenant_identifier
-from consents import services
 from consents.models import Channel, ConsentRecord
 from harbourmaster.api.idempotency import idempotent
 from harbourmaster.api.views import StrictSerializer
@@ -69,10 +70,14 @@ class ConsentIngestViewSet(UserDataViewSet):
         user = user_by_tenant_identifier(tenant=self.caller.tenant, identifier=identifier)
         if user is None:
             raise NotFound()
-        change = (
-            services.consent_grant if data.pop("action") == ConsentRecord.Action.GRANT else services.consent_withdraw
+        consent = consent_record_for_tenant(
+            actor=self.actor,
+            user=user,
+            purpose=purpose,
+            client=self.caller.client,
+            hub_url=hub_url(self.request),
+            **data,
         )
-        consent = change(actor=self.actor, user=user, purpose=purpose, client=self.caller.client, **data)
         body = {
             "user": str(user.uuid),
             "purpose": purpose.slug,
