@@ -1,6 +1,7 @@
+from enum import StrEnum
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from accounts.models import CATEGORY_FIELDS, Membership, User, normalize_email
 from consents.models import Consent, LegalBasis, Purpose
@@ -68,18 +69,44 @@ def users_known_to_tenant(*, tenant: Tenant) -> QuerySet[User]:
     return User.objects.filter(Q(pk__in=members) | Q(pk__in=consenting))
 
 
-def users_first_hand_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
-    """Users a tenant deals with first-hand, whose consent it may record on its own word
-    (docs/decisions/0035): those who signed in to one of its clients (or whom staff made its
-    members), and accounts nobody has signed in to that no other tenant holds (no
-    membership, no consent elsewhere): what they hold, this tenant (or staff) brought."""
-    own = Membership.all_tenants.filter(
-        tenant=tenant, source__in=(Membership.Source.SIGN_IN, Membership.Source.ADMIN), user=OuterRef("pk")
-    )
+class Standing(StrEnum):
+    """How a tenant stands to a user, which decides how far its word goes (decision 35)."""
+
+    OWN = "own"  # it made the account, nobody has signed in to it, no other tenant holds it
+    # It made the account, the user signed in to it (or staff linked them), or a consent of
+    # theirs to it is granted (one a stranger's word left pending is not).
+    FIRST_HAND = "first_hand"
+    STRANGER = "stranger"
+
+
+def _standing_conditions(tenant: Tenant) -> tuple[Q, Q]:
+    """(own, first-hand) as conditions on users, for one query over many."""
+    memberships = Membership.all_tenants.filter(tenant=tenant, user=OuterRef("pk"))
+    made = memberships.filter(created_account=True)
+    met = memberships.filter(source__in=(Membership.Source.SIGN_IN, Membership.Source.ADMIN))
+    agreed = Consent.all_tenants.filter(tenant=tenant, user=OuterRef("pk"), state=Consent.State.GRANTED)
     elsewhere_member = Membership.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
     elsewhere_consent = Consent.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
-    untouched = Q(last_login__isnull=True) & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
-    return User.objects.filter(Exists(own) | untouched)
+    own = Exists(made) & Q(last_login__isnull=True) & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
+    return own, Exists(made) | Exists(met) | Exists(agreed)
+
+
+def users_standing_with_tenant(*, tenant: Tenant, user_ids) -> dict[int, Standing]:
+    """How ``tenant`` stands to each of ``user_ids`` (a list, or a subquery of ids): its own
+    accounts, users it made or who signed in to it, strangers. One query."""
+    own, first_hand = _standing_conditions(tenant)
+    found = User.objects.filter(pk__in=user_ids).annotate(
+        own=ExpressionWrapper(own, output_field=BooleanField()),
+        first_hand=ExpressionWrapper(first_hand, output_field=BooleanField()),
+    )
+    return {
+        pk: Standing.OWN if is_own else Standing.FIRST_HAND if is_first_hand else Standing.STRANGER
+        for pk, is_own, is_first_hand in found.values_list("pk", "own", "first_hand")
+    }
+
+
+def user_standing_with_tenant(*, user: User, tenant: Tenant) -> Standing:
+    return users_standing_with_tenant(tenant=tenant, user_ids=[user.pk]).get(user.pk, Standing.STRANGER)
 
 
 def user_claimable_by_tenant(*, user: User, field: str, tenant: Tenant) -> bool:

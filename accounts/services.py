@@ -11,7 +11,13 @@ from oauth2_provider.models import get_access_token_model, get_grant_model, get_
 from accounts.models import PROFILE_FIELDS, Membership, User, normalize_email
 from accounts.oidc.backchannel import hub_issuer, user_sessions_logout_announce
 from accounts.oidc.revocation_list import jwt_subjects_revoke, user_subject_digests
-from accounts.selectors import tenants_related_to_user, user_claimable_by_tenant, users_known_to_tenant
+from accounts.selectors import (
+    Standing,
+    tenants_related_to_user,
+    user_claimable_by_tenant,
+    user_standing_with_tenant,
+    users_known_to_tenant,
+)
 from events.services import events_record
 from harbourmaster.actors import Actor
 
@@ -62,7 +68,9 @@ def user_registration_announce(*, actor: Actor, user: User, tenant, source: str 
     ``user_register`` calls it; so do the sign-ups whose user allauth saves itself. Only the
     first call for a user and tenant writes anything.
     """
-    _membership, created = Membership.all_tenants.get_or_create(tenant=tenant, user=user, defaults={"source": source})
+    _membership, created = Membership.all_tenants.get_or_create(
+        tenant=tenant, user=user, defaults={"source": source, "created_account": True}
+    )
     if created:
         events_record(
             actor=actor, tenants=[tenant], type="user.created", subject=str(user.uuid), payload={"user": str(user.uuid)}
@@ -161,18 +169,22 @@ def _user_match(*, tenant, uuid, external_id: str | None, profile: dict[str, Any
     return next(iter(found.values()), None)
 
 
-def _push_changes(user: User, profile: dict[str, Any]) -> dict[str, Any]:
-    """What a push may change on an existing user. Sign-in identifiers are the user's own:
-    a push may add a missing one but never replace one. A verified flag is only raised:
-    a tenant that has not verified an address does not undo the hub's verification."""
+def _push_changes(user: User, profile: dict[str, Any], standing: Standing) -> dict[str, Any]:
+    """What a push may change on an existing user (docs/decisions/0009, 0035). Sign-in
+    identifiers are the user's own: a push may add a missing one but never replace one. A
+    verified flag is only raised, and only on the tenant's own account: anywhere else a
+    verified address the tenant added would be its way into the user's account. A tenant
+    the user never signed in to may fill what the profile lacks, not change what it holds."""
     changes = dict(profile)
     for field, flag in VERIFIED_FLAGS.items():
         current = getattr(user, field)
         wanted = normalize_email(changes.get(field)) if field == "email" else changes.get(field)
         if field in changes and current and wanted != current:
             raise UserPushConflict(f"{field} cannot be changed by a push; the user changes it")
-        if not changes.get(flag):
+        if not changes.get(flag) or standing != Standing.OWN:
             changes.pop(flag, None)
+    if standing == Standing.STRANGER:
+        changes = {name: value for name, value in changes.items() if getattr(user, name) in (None, "")}
     return changes
 
 
@@ -186,7 +198,7 @@ def _user_push_once(*, actor: Actor, tenant, uuid, external_id: str | None, prof
         user = user_register(actor=actor, tenant=tenant, source=Membership.Source.API, **profile)
         changed = sorted(name for name, value in profile.items() if value not in (None, ""))
     else:
-        changes = _push_changes(user, profile)
+        changes = _push_changes(user, profile, user_standing_with_tenant(user=user, tenant=tenant))
         changed = sorted(name for name, value in changes.items() if getattr(user, name) != value)
         user = user_profile_update(actor=actor, user=user, changes=changes)
     membership_link(actor=actor, user=user, tenant=tenant, source=Membership.Source.API, external_id=external_id)
@@ -337,14 +349,14 @@ def user_sign_out_everywhere(*, actor: Actor, user: User, issuer: str | None = N
     return user
 
 
-def user_push_changes_checked(*, user: User, profile: dict[str, Any]) -> list[str]:
+def user_push_changes_checked(*, user: User, profile: dict[str, Any], standing: Standing) -> list[str]:
     """What ``user_push`` would change on ``user`` (the user it matched) for ``profile``:
     the changes are set on ``user``, unsaved, checked as ``user_profile_update`` checks
     them (same errors), and their field names returned, sorted. Raises UserPushConflict
     for an identifier the push may not replace. Uniqueness is the caller's to establish:
     the bulk import sends a row that changes an e-mail or phone number the per-row way."""
     _validate_profile_fields(profile)
-    changes = _push_changes(user, profile)
+    changes = _push_changes(user, profile, standing)
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     if "phone_number" in changes:

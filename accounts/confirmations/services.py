@@ -1,7 +1,7 @@
 """Consents tenants record, and the users' confirmation of those they cannot vouch for.
 
 A tenant's system may say that a user agreed to one of its purposes (a consent push or an
-import row). Where the tenant deals with the user first-hand (``users_first_hand_for_tenant``)
+import row). Where the tenant deals with the user first-hand (``accounts.selectors.Standing``)
 its word stands. Otherwise the consent is ``pending`` and opens nothing: the user is asked,
 at the address the tenant named them by, and it counts once they confirm through the link.
 A typo in a newsletter form, or a tenant's guess, never hands it what the user gave other
@@ -23,7 +23,7 @@ from django.utils import translation
 
 from accounts.models import User
 from accounts.oidc.backchannel import hub_issuer
-from accounts.selectors import users_first_hand_for_tenant
+from accounts.selectors import Standing, user_standing_with_tenant
 from accounts.signin.context import tenant_display_name
 from accounts.signin.services import signin_mail_schedule
 from accounts.sms.services import sms_schedule
@@ -75,8 +75,8 @@ def consent_record_for_tenant(
     }
     if action == ConsentRecord.Action.WITHDRAW:
         return consent_withdraw(**common)
-    first_hand = users_first_hand_for_tenant(tenant=purpose.tenant).filter(pk=user.pk).exists()
-    consent = consent_grant(**common, version=version, awaiting_confirmation=not first_hand)
+    stranger = user_standing_with_tenant(user=user, tenant=purpose.tenant) == Standing.STRANGER
+    consent = consent_grant(**common, version=version, awaiting_confirmation=stranger)
     if consent.state == Consent.State.PENDING:
         _confirmation_ask_on_commit(consent=consent, user=user, hub_url=hub_url)
     return consent

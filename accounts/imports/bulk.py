@@ -33,7 +33,7 @@ from django.utils import timezone
 from accounts.imports.rows import Row, RowRefused, error_paths
 from accounts.imports.writing import Batch, Planned, planned_write
 from accounts.models import PROFILE_FIELDS, User, normalize_email
-from accounts.selectors import users_first_hand_for_tenant, users_known_to_tenant
+from accounts.selectors import Standing, users_known_to_tenant, users_standing_with_tenant
 from accounts.services import GUEST_COOKIE_PREFIX, UserPushConflict, user_new_checked, user_push_changes_checked
 from consents.models import ConsentRecord, Purpose
 from consents.services import consent_statement_checked
@@ -260,16 +260,21 @@ def _checked(job, bulk: list[Candidate], purposes: dict, matches: Matches) -> tu
     errors), the rows ready to write (with their plan), and those left to the per-row path."""
     fresh = _purposes_fresh(job, bulk, purposes)
     users = _users_locked([candidate.user_id for candidate in bulk if candidate.user_id is not None])
-    first_hand = _users_first_hand(job.tenant, [candidate for candidate in bulk if candidate.user_id is not None])
+    standings = (
+        users_standing_with_tenant(tenant=job.tenant, user_ids=RawSQL("SELECT unnest(%s::bigint[])", [sorted(users)]))
+        if users
+        else {}
+    )
     statements: dict = {}
     latest_allowed = timezone.now() + FUTURE_SLACK
     refused, ready, per_row = {}, [], []
     for candidate in bulk:
-        if candidate.user_id is not None and _grants(candidate) and candidate.user_id not in first_hand:
+        standing = standings.get(candidate.user_id, Standing.OWN)  # a new user is the tenant's own
+        if standing == Standing.STRANGER and _grants(candidate):
             per_row.append(candidate.row)  # the grant waits for the user's word, asked for per row
             continue
         try:
-            planned = _user_planned(candidate, users, matches)
+            planned = _user_planned(candidate, users, matches, standing)
             planned.consent_changes = [
                 _change_checked(consent, f"/consents/{index}", fresh, statements, latest_allowed)
                 for index, consent in enumerate(candidate.consents)
@@ -287,16 +292,6 @@ def _checked(job, bulk: list[Candidate], purposes: dict, matches: Matches) -> tu
 
 def _grants(candidate: Candidate) -> bool:
     return any(consent["action"] == _GRANT for consent in candidate.consents)
-
-
-def _users_first_hand(tenant, existing: list[Candidate]) -> set[int]:
-    """Which of the existing users granting consent the tenant deals with first-hand: their
-    grants take effect on its word (docs/decisions/0035); one statement, none without grants."""
-    ids = [candidate.user_id for candidate in existing if _grants(candidate)]
-    if not ids:
-        return set()
-    found = users_first_hand_for_tenant(tenant=tenant).filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
-    return set(found.values_list("pk", flat=True))
 
 
 def _users_locked(user_ids: list[int]) -> dict[int, User]:
@@ -319,7 +314,7 @@ def _purposes_fresh(job, bulk: list[Candidate], purposes: dict) -> dict[str, Pur
     return {slug: found.get(slug) for slug in slugs}
 
 
-def _user_planned(candidate: Candidate, users: dict[int, User], matches: Matches) -> Planned:
+def _user_planned(candidate: Candidate, users: dict[int, User], matches: Matches, standing: Standing) -> Planned:
     if candidate.user_id is None:
         _user_new_checked(candidate.profile)
         return Planned(candidate.profile, candidate.external_id, [])
@@ -331,7 +326,7 @@ def _user_planned(candidate: Candidate, users: dict[int, User], matches: Matches
     ):
         raise _PerRow()  # changed between the match and the lock: the per-row path matches again
     try:
-        changed = user_push_changes_checked(user=user, profile=dict(candidate.profile))
+        changed = user_push_changes_checked(user=user, profile=dict(candidate.profile), standing=standing)
     except (UserPushConflict, ValidationError):
         raise _PerRow() from None
     if "email" in changed or "phone_number" in changed:

@@ -153,11 +153,15 @@ def _membership_changes(entry: Planned) -> bool:
 
 
 def _memberships_write(batch: Batch, entries: list[Planned]) -> None:
-    """membership_link: a membership (source api) for users the tenant had none of, and
-    the tenant's external id set where it names a user whose membership had another."""
+    """membership_link: a membership (source api) for users the tenant had none of (marked
+    as the account's maker for the users the batch creates), and the tenant's external id
+    set where it names a user whose membership had another."""
     created = [entry for entry in entries if not entry.has_membership]
-    columns = ["tenant_id", "user_id", "external_id"]
-    lines = (f"{batch.tenant_id}\t{entry.user_id}\t{copy_text(entry.external_id)}" for entry in created)
+    columns = ["tenant_id", "user_id", "external_id", "created_account"]
+    lines = (
+        f"{batch.tenant_id}\t{entry.user_id}\t{copy_text(entry.external_id)}\t{'t' if entry.user is None else 'f'}"
+        for entry in created
+    )
     fixed = {"source": Membership.Source.API}
     rows_copy(Membership, columns, lines, constant_columns(Membership, columns, fixed, batch.now))
     renamed = [entry for entry in entries if entry.has_membership]

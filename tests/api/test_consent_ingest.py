@@ -47,7 +47,8 @@ def test_grant_records_proof_with_the_calling_client(world, api_as):
         version=1,
     )
     assert response.status_code == 200, response.content
-    assert response.json()["state"] == "granted" and response.json()["version"] == 1
+    # Acme never dealt with Carol: its word waits for her confirmation (decision 35).
+    assert response.json()["state"] == "pending" and response.json()["version"] == 1
     record = ConsentRecord.all_tenants.get(user=world.carol)
     assert (record.client, record.channel, record.source, record.ip_address, record.user_agent) == (
         world.acme.backend,
@@ -59,7 +60,7 @@ def test_grant_records_proof_with_the_calling_client(world, api_as):
     assert record.occurred_at == when and record.actor == f"client:{world.acme.backend.client_id}"
     assert record.statement_hash == world.acme.postal.versions.get(version=1).statement_hash
     assert Event.all_tenants.filter(
-        tenant=world.acme.tenant, type="consent.granted", subject=str(world.carol.uuid)
+        tenant=world.acme.tenant, type="consent.pending", subject=str(world.carol.uuid)
     ).exists()
 
 
