@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
@@ -49,7 +49,14 @@ def tenant_create(
     config = config_validate({} if config is None else config)
     tenant = Tenant(slug=slug, name=name, contact_email=contact_email, config=config)
     tenant.full_clean()
-    tenant.save()
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError:
+        # A create of the same slug committed after full_clean looked (the unique index made us wait).
+        if Tenant.objects.filter(slug=slug).exists():
+            raise ValidationError({"slug": "A tenant with this slug already exists."}) from None
+        raise
     TenantConfigRevision.objects.create(tenant=tenant, version=1, config=config, actor=str(actor))
     return tenant
 

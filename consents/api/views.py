@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -9,6 +10,8 @@ from consents.api import serializers as s
 from consents.models import Purpose
 from harbourmaster.api.errors import Conflict
 from harbourmaster.api.views import TenantViewSet
+
+SLUG_TAKEN = "This tenant already has a purpose with this slug."
 
 
 class PurposeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -27,9 +30,16 @@ class PurposeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     def create(self, request):
         serializer = s.PurposeCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if Purpose.objects.filter(slug=serializer.validated_data["slug"]).exists():
-            raise Conflict("This tenant already has a purpose with this slug.")
-        purpose = services.purpose_create(actor=self.actor, tenant=self.caller.tenant, **serializer.validated_data)
+        slug = serializer.validated_data["slug"]
+        if Purpose.objects.filter(slug=slug).exists():
+            raise Conflict(SLUG_TAKEN)
+        try:
+            purpose = services.purpose_create(actor=self.actor, tenant=self.caller.tenant, **serializer.validated_data)
+        except IntegrityError:
+            # Another create of this slug committed after our check (the unique index made us wait for it).
+            if Purpose.objects.filter(slug=slug).exists():
+                raise Conflict(SLUG_TAKEN) from None
+            raise
         return Response(
             s.PurposeSerializer(self.get_queryset().get(pk=purpose.pk)).data, status=status.HTTP_201_CREATED
         )

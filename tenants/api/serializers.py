@@ -157,7 +157,12 @@ class RotateSerializer(StrictSerializer):
 
 class RotatedSecretSerializer(serializers.Serializer):
     client_secret = serializers.CharField(help_text="Shown only in this response.")
-    previous_secrets_expire_at = serializers.DateTimeField()
+    previous_secrets_expire_at = serializers.DateTimeField(
+        help_text=(
+            "When the first of the previous secrets stops working (now if none still works): switch to the "
+            "new secret before then. An earlier rotation's shorter overlap stands."
+        )
+    )
 
 
 class TenantOnboardSerializer(StrictSerializer):

@@ -1,12 +1,13 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from harbourmaster.api.errors import Conflict, InvalidInput, PreconditionFailed, PreconditionRequired
@@ -19,6 +20,8 @@ from tenants.scopes import PLATFORM_SCOPE
 from tenants.selectors import tenant_effective_config
 
 ADMIN = {"tenant:admin"}
+# What users grant to sign-in apps, not API powers: any tenant admin may hand them out.
+SIGN_IN_SCOPES = {"openid", "profile", "email", "phone", "address", "offline_access"}
 IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=True, description="The ETag you read")
 
 
@@ -123,6 +126,17 @@ class TenantConfigViewSet(TenantViewSet):
         return self.get_paginated_response(s.ConfigRevisionSerializer(page, many=True).data)
 
 
+class ClientBeyondYourScopes(PermissionDenied):
+    default_code = "client_beyond_your_scopes"
+
+
+def _previous_secrets_expire_at(client: Client) -> datetime:
+    """When the first previous secret still working stops (now if none does). A rotation only
+    shortens overlaps, so an earlier rotation's shorter one stands."""
+    live = ClientSecret.objects.filter(client=client, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    return live.aggregate(first=Min("expires_at"))["first"] or timezone.now()
+
+
 class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The tenant's OAuth clients and their secrets. Secrets are shown once, when issued."""
 
@@ -136,12 +150,26 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     def get_queryset(self):
         return super().get_queryset().prefetch_related("secrets")
 
+    def _beyond_caller(self, scopes: list[str]) -> list[str]:
+        return sorted(set(scopes) - self.caller.scopes - SIGN_IN_SCOPES)
+
     def _refuse_foreign_scopes(self, scopes: list[str]) -> None:
-        beyond = sorted(
-            set(scopes) - self.caller.scopes - {"openid", "profile", "email", "phone", "address", "offline_access"}
-        )
+        beyond = self._beyond_caller(scopes)
         if beyond:
             raise InvalidInput([{"path": "/allowed_scopes", "message": f"beyond your own scopes: {', '.join(beyond)}"}])
+
+    def _changeable_object(self) -> Client:
+        """The client, if it holds no scope the caller lacks: whoever holds its secret holds its
+        scopes, so changing it is giving them out (decision 7). Reading it stays open."""
+        client = self.get_object()
+        beyond = self._beyond_caller(client.allowed_scopes)
+        if beyond:
+            raise ClientBeyondYourScopes(
+                f"This client holds scopes your token does not: {', '.join(beyond)}. "
+                "Only a caller holding all of them may change it, rotate or revoke its secrets, "
+                "disable, enable or delete it."
+            )
+        return client
 
     @extend_schema(request=s.ClientCreateSerializer, responses={201: s.ClientWithSecretSerializer})
     def create(self, request):
@@ -155,7 +183,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
     @extend_schema(request=s.ClientUpdateSerializer, responses=s.ClientSerializer)
     def partial_update(self, request, client_id=None):
-        client = self.get_object()
+        client = self._changeable_object()
         changes = _valid(s.ClientUpdateSerializer, request.data)
         if "allowed_scopes" in changes:
             self._refuse_foreign_scopes(changes["allowed_scopes"])
@@ -168,7 +196,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
     @extend_schema(responses={204: None})
     def destroy(self, request, client_id=None):
-        client = self.get_object()
+        client = self._changeable_object()
         self._refuse_own_client(client, "delete")
         try:
             services.client_delete(actor=self.actor, client=client)
@@ -180,33 +208,32 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     @action(detail=True, methods=["post"])
     def rotate(self, request, client_id=None):
         """Issue a new secret; the current ones keep working for ``overlap_seconds``."""
-        client = self.get_object()
+        client = self._changeable_object()
         overlap = timedelta(seconds=_valid(s.RotateSerializer, request.data)["overlap_seconds"])
         overlap_until = timezone.now() + overlap if overlap else None
         secret = services.client_secret_rotate(actor=self.actor, client=client, overlap_until=overlap_until)
-        overlap_until = overlap_until or timezone.now()
-        body = {"client_secret": secret, "previous_secrets_expire_at": overlap_until}
+        body = {"client_secret": secret, "previous_secrets_expire_at": _previous_secrets_expire_at(client)}
         return Response(s.RotatedSecretSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.ClientSerializer)
     @action(detail=True, methods=["post"])
     def disable(self, request, client_id=None):
         """Disable at once: the client cannot get tokens, and its tokens stop working."""
-        client = self.get_object()
+        client = self._changeable_object()
         self._refuse_own_client(client, "disable")
         return Response(s.ClientSerializer(services.client_disable(actor=self.actor, client=client)).data)
 
     @extend_schema(request=None, responses=s.ClientSerializer)
     @action(detail=True, methods=["post"])
     def enable(self, request, client_id=None):
-        client = services.client_enable(actor=self.actor, client=self.get_object())
+        client = services.client_enable(actor=self.actor, client=self._changeable_object())
         return Response(s.ClientSerializer(client).data)
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"secrets/(?P<secret_id>\d+)")
     def revoke_secret(self, request, client_id=None, secret_id=None):
         """Revoke one secret at once."""
-        client = self.get_object()
+        client = self._changeable_object()
         try:
             secret = ClientSecret.objects.get(client=client, pk=secret_id)
         except ClientSecret.DoesNotExist:

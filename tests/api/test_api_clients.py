@@ -1,4 +1,8 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from consents.models import Channel
 from consents.services import consent_grant
@@ -127,7 +131,7 @@ def test_update_client(world, acme_admin):
 def test_rotation_overlap_keeps_both_secrets_working(world, acme_admin, api_as):
     other, old_secret = world.acme.backend, world.acme.backend_secret
     assert token_status(other, old_secret) == 200  # the client is cached before the rotation
-    admin = api_as(world.acme.app, ["tenant:admin"])  # rotate from another client's token
+    admin = api_as(world.acme.app, ["tenant:admin", "users:read"])  # another client's token, holding its scopes
     response = admin.post(f"/api/v1/clients/{other.client_id}/rotate", {"overlap_seconds": 3600}, format="json")
     assert response.status_code == 201, response.content
     new_secret = response.json()["client_secret"]
@@ -150,6 +154,35 @@ def test_rotation_without_overlap_ends_old_secret(world, acme_admin):
         400,
         path="/overlap_seconds",
     )
+
+
+def test_a_rotation_answers_when_the_first_previous_secret_stops_working(world, acme_admin):
+    """A second rotation only shortens overlaps: the secret given 1 h by the first keeps
+    1 h, so the answer to a second rotation asking 2 h is 1 h, not 2 h."""
+    url = f"/api/v1/clients/{world.acme.backend.client_id}/rotate"
+    first = acme_admin.post(url, {"overlap_seconds": 3600}, format="json")
+    assert first.status_code == 201
+    second = acme_admin.post(url, {"overlap_seconds": 7200}, format="json")
+    assert second.status_code == 201
+    listed = acme_admin.get(f"/api/v1/clients/{world.acme.backend.client_id}").json()["secrets"]
+    expiries = sorted(parse_datetime(secret["expires_at"]) for secret in listed if secret["expires_at"])
+    assert len(expiries) == 2 and expiries[1] - expiries[0] > timedelta(minutes=59)
+    assert parse_datetime(second.json()["previous_secrets_expire_at"]) == expiries[0]
+    assert token_status(world.acme.backend, world.acme.backend_secret) == 200
+    assert token_status(world.acme.backend, first.json()["client_secret"]) == 200
+
+
+def test_a_rotation_after_the_last_secret_was_revoked_answers_that_nothing_previous_works(world, acme_admin):
+    """The only secret left from before is already revoked: no previous secret works past now,
+    whatever overlap was asked for."""
+    secret = ClientSecret.all_tenants.get(client=world.acme.backend)
+    assert acme_admin.delete(f"/api/v1/clients/{world.acme.backend.client_id}/secrets/{secret.pk}").status_code == 204
+    before = timezone.now()
+    rotated = acme_admin.post(
+        f"/api/v1/clients/{world.acme.backend.client_id}/rotate", {"overlap_seconds": 3600}, format="json"
+    )
+    assert rotated.status_code == 201
+    assert parse_datetime(rotated.json()["previous_secrets_expire_at"]) - before < timedelta(minutes=1)
 
 
 def test_disable_kills_the_clients_tokens_at_once(world, api_as):

@@ -6,8 +6,9 @@ from consents.models import ConsentRecord
 from consents.selectors import user_ids_with_current_consent
 from harbourmaster.actors import Actor
 from tenants.models import Client, Tenant
-from tenants.services import client_create
+from tenants.services import client_create, tenant_onboard
 from tests.api.conftest import assert_problem
+from tests.api.races import answer_while_a_create_commits_late
 
 
 @pytest.fixture
@@ -57,6 +58,23 @@ def test_onboarding_with_bad_config_names_the_path_and_creates_nothing(operator)
 def test_onboarding_an_existing_slug_is_a_conflict(operator):
     payload = {"slug": "acme", "name": "Again", "contact_email": "it@acme.example"}
     assert_problem(operator.post("/api/v1/tenants", payload, format="json"), 409)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_onboarding_that_loses_a_race_for_its_slug_is_a_conflict(operator):
+    """Two onboardings of one slug at once: the loser answers 409 like a sequential duplicate."""
+    operator.raise_request_exception = False
+    answer = answer_while_a_create_commits_late(
+        create=lambda: tenant_onboard(
+            actor=Actor.system("tests"), slug="cafe", name="First", contact_email="it@cafe.example"
+        ),
+        request=lambda: operator.post(
+            "/api/v1/tenants", {"slug": "cafe", "name": "Second", "contact_email": "ops@cafe.example"}, format="json"
+        ),
+    )
+    assert_problem(answer, 409)
+    assert Tenant.objects.get(slug="cafe").name == "First"
+    assert Client.objects.filter(tenant__slug="cafe").count() == 1
 
 
 def test_operator_suspends_a_tenant_and_its_tokens_stop_working(operator, world, acme_admin):

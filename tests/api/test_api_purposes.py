@@ -1,6 +1,11 @@
+import pytest
+
 from consents.models import Purpose, PurposeVersion
 from consents.selectors import consent_is_current
+from consents.services import purpose_create
+from harbourmaster.actors import Actor
 from tests.api.conftest import assert_problem
+from tests.api.races import answer_while_a_create_commits_late
 
 
 def test_list_shows_own_purposes_with_versions(world, acme_admin):
@@ -90,3 +95,21 @@ def test_purpose_of_a_tenant_with_a_unique_slug_is_invisible_to_others(world, ac
         len(acme_admin.get("/api/v1/purposes").json()["results"])
         == Purpose.all_tenants.filter(tenant=world.acme.tenant).count()
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purpose_create_that_loses_a_race_for_its_slug_is_a_conflict(world, acme_admin):
+    """The view's check passes while another create of the slug is uncommitted; the insert
+    then fails on the unique index: the caller hears 409, as for a sequential duplicate."""
+    acme_admin.raise_request_exception = False
+    answer = answer_while_a_create_commits_late(
+        create=lambda: purpose_create(
+            actor=Actor.system("tests"), tenant=world.acme.tenant, slug="loyalty", name="L", statement="Points."
+        ),
+        request=lambda: acme_admin.post(
+            "/api/v1/purposes", {"slug": "loyalty", "name": "Loyalty", "statement": "We send points."}, format="json"
+        ),
+    )
+    body = assert_problem(answer, 409)
+    assert "slug" in body["detail"]
+    assert Purpose.all_tenants.get(tenant=world.acme.tenant, slug="loyalty").name == "L"
