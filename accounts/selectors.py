@@ -36,7 +36,10 @@ def purpose_readable_fields(*, purpose: Purpose) -> tuple[str, ...]:
 def users_visible_for_purpose(*, purpose: Purpose) -> QuerySet[User]:
     """Users whose data the purpose's tenant may read for it: those with a current consent
     to it; for a purpose on another legal basis (contract, ...) also those who signed in
-    to one of the tenant's clients. Pushed or imported memberships never open a user."""
+    to one of the tenant's clients. Pushed or imported memberships never open a user. A
+    retired purpose opens nobody, whatever its legal basis."""
+    if not purpose.is_active:
+        return User.objects.none()
     visible = Q(pk__in=current_consents().filter(purpose=purpose).values("user_id"))
     if purpose.legal_basis != LegalBasis.CONSENT:
         signed_in = Membership.all_tenants.filter(tenant_id=purpose.tenant_id, source=Membership.Source.SIGN_IN)

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 from accounts.models import Membership
 from audit.models import AccessRecord, AccessRecordSubject
 from consents.models import Channel
-from consents.services import consent_grant, consent_withdraw
+from consents.services import consent_grant, consent_withdraw, purpose_retire
 from tests.api.conftest import assert_problem
 from tests.conftest import SYSTEM
 
@@ -90,6 +90,17 @@ def test_members_who_signed_in_are_visible_only_for_non_consent_purposes(world, 
     assert_problem(reader.get(f"/api/v1/users/{world.carol.uuid}?purpose=newsletter"), 404)
     # A push or import does not open a user: only signing in does.
     assert_problem(reader.get(f"/api/v1/users/{world.bob.uuid}?purpose=orders"), 404)
+
+
+def test_a_retired_purpose_reads_nobody_whatever_its_legal_basis(world, reader, make_purpose):
+    orders = make_purpose(world.acme.tenant, "orders", data_categories=["profile"], legal_basis="contract")
+    Membership.all_tenants.create(tenant=world.acme.tenant, user=world.carol, source="sign_in")
+    assert reader.get(f"/api/v1/users/{world.carol.uuid}?purpose=orders").status_code == 200
+    purpose_retire(actor=SYSTEM, purpose=orders)
+    assert_problem(reader.get(f"/api/v1/users/{world.carol.uuid}?purpose=orders"), 404)
+    assert reader.get("/api/v1/purposes/orders/users").json()["results"] == []
+    body = {"purpose": "orders", "identifiers": [{"uuid": str(world.carol.uuid)}]}
+    assert reader.post("/api/v1/users/lookup", body, format="json").json()["results"] == []
 
 
 def test_purpose_is_required_and_must_be_the_callers(world, reader):
