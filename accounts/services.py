@@ -25,9 +25,15 @@ logger = logging.getLogger(__name__)
 
 
 def _membership_ensure(*, user: User, tenant, source: str, external_id: str | None = None) -> Membership:
-    membership, _ = Membership.all_tenants.get_or_create(
+    """The user's membership of ``tenant``, made with ``source`` if there is none. A sign-in
+    turns a membership a tenant pushed, imported or staff added into a signed-in one: the
+    user has now met the tenant first-hand (docs/decisions/0009)."""
+    membership, created = Membership.all_tenants.get_or_create(
         tenant=tenant, user=user, defaults={"source": source, "external_id": external_id}
     )
+    if not created and source == Membership.Source.SIGN_IN and membership.source != source:
+        membership.source = source
+        membership.save(update_fields=["source"])
     return membership
 
 
@@ -105,16 +111,39 @@ def user_profile_update(*, actor: Actor, user: User, changes: dict[str, Any]) ->
         setattr(user, name, changes[name])
     user.full_clean(exclude=["password"])
     user.save(update_fields=[*changed, "updated_at"])
-    # The payload names fields, not values: tenants read values through the API, where
-    # consent and purpose decide what each may see.
+    _profile_change_announce(actor=actor, user=user, changed=changed)
+    return user
+
+
+@transaction.atomic
+def user_email_follow(*, actor: Actor, user: User, verified: bool, previous_email: str | None) -> User:
+    """allauth's address pages wrote ``user.email`` themselves (a new primary address, a
+    confirmed or removed one): ``email_verified`` becomes ``verified``, whether allauth
+    holds that address verified (docs/decisions/0033), and every tenant that knows the user
+    hears which fields changed. ``email`` is among them unless ``previous_email`` is the
+    same address; None means allauth did not say what it was, and the tenants are told."""
+    changed = [] if previous_email and normalize_email(previous_email) == user.email else ["email"]
+    if user.email_verified != verified:
+        user.email_verified = verified
+        user.save(update_fields=["email_verified", "updated_at"])
+        changed.append("email_verified")
+    _profile_change_announce(actor=actor, user=user, changed=changed)
+    return user
+
+
+def _profile_change_announce(*, actor: Actor, user: User, changed: list[str]) -> None:
+    """One ``user.updated`` to every tenant that knows the user, if anything changed. The
+    payload names fields, not values: tenants read values through the API, where consent
+    and purpose decide what each may see."""
+    if not changed:
+        return
     events_record(
         actor=actor,
         tenants=tenants_related_to_user(user=user),
         type="user.updated",
         subject=str(user.uuid),
-        payload={"user": str(user.uuid), "changed": changed},
+        payload={"user": str(user.uuid), "changed": sorted(changed)},
     )
-    return user
 
 
 @transaction.atomic

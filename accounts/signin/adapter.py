@@ -21,11 +21,12 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, normalize_email
 from accounts.signin.codes import code_generate, code_minutes, code_sms_text
 from accounts.signin.context import SignInContext, authorization_request_url, signin_context, signin_return_url
 from accounts.signin.services import (
     signin_code_address_verified,
+    signin_email_follow,
     signin_mail_schedule,
     signin_phone_set,
     signin_signed_up,
@@ -90,7 +91,29 @@ class HubAccountAdapter(DefaultAccountAdapter):
                 signin_signed_up(user=user, tenant=signin_context(request).tenant)
         return user
 
+    # --- Confirming an address -------------------------------------------------------------
+
+    def confirm_email(self, request: HttpRequest, email_address) -> bool:
+        """allauth's confirmation; where the address is the user's email now, ``email_verified``
+        follows it (``signin_email_follow``). allauth may have made it primary on the way and
+        written ``User.email`` itself: read before, what the email was is still known."""
+        previous = User.objects.filter(pk=email_address.user_id).values_list("email", flat=True).first()
+        with transaction.atomic():
+            confirmed = super().confirm_email(request, email_address)
+            user = email_address.user
+            if confirmed and normalize_email(email_address.email) == user.email:
+                signin_email_follow(user=user, previous_email=previous)
+        return confirmed
+
     # --- Back to the app ------------------------------------------------------------------
+
+    def is_safe_url(self, url: str) -> bool:
+        """allauth's check, but a ``next`` that is no URL at all ("http://[", which
+        ``urlparse`` refuses with ValueError) is no safe target, not a server error."""
+        try:
+            return super().is_safe_url(url)
+        except ValueError:
+            return False
 
     def get_email_verification_redirect_url(self, email_address) -> str:
         """After confirming an address, go on with the app's sign-in this session started."""

@@ -41,7 +41,10 @@ def requesting_client(next_url: str | None) -> Client | None:
     """The live client of an authorization request this sign-in will return to, if any."""
     if not next_url:
         return None
-    parts = urlsplit(next_url)
+    try:
+        parts = urlsplit(next_url)
+    except ValueError:  # not a URL at all ("http://[")
+        return None
     if parts.scheme or parts.netloc or parts.path != reverse("oauth2_provider:authorize"):
         return None
     client_id = parse_qs(parts.query).get("client_id", [""])[-1]

@@ -21,7 +21,11 @@ def requested_ui_locales(request) -> list[str]:
         next_url = request.GET.get("next", "")
         if "ui_locales" not in next_url:
             return []
-        value = parse_qs(urlsplit(next_url).query).get("ui_locales", [""])[-1]
+        try:
+            query = urlsplit(next_url).query
+        except ValueError:  # not a URL at all ("http://["): it asks for nothing
+            return []
+        value = parse_qs(query).get("ui_locales", [""])[-1]
     return value.split()
 
 

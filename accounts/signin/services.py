@@ -18,6 +18,7 @@ from oauth2_provider.models import get_access_token_model, get_grant_model, get_
 from accounts.models import Membership, User, normalize_email
 from accounts.selectors import tenants_related_to_user
 from accounts.services import (
+    user_email_follow,
     user_profile_update,
     user_register,
     user_registration_announce,
@@ -244,6 +245,15 @@ def _revocation_announce(*, user: User, revoked: list[str], reason: str) -> None
         subject=str(user.uuid),
         payload={"user": str(user.uuid), "revoked": revoked, "reason": reason},
     )
+
+
+def signin_email_follow(*, user: User, previous_email: str | None) -> None:
+    """allauth's address pages wrote ``user.email``: ``email_verified`` says from now on
+    whether allauth holds that address verified for the user, so an address made primary
+    without proof is not taken for proven (docs/decisions/0033). ``previous_email``: what
+    it was, None if allauth did not say."""
+    verified = EmailAddress.objects.filter(user=user, email__iexact=user.email or "", verified=True).exists()
+    user_email_follow(actor=Actor.user(user), user=user, verified=verified, previous_email=previous_email)
 
 
 def signin_phone_set(*, user: User, phone: str, verified: bool) -> None:
