@@ -8,7 +8,7 @@ from tests.conftest import SYSTEM
 from tests.test_guest_sign_in import allow_guests, authorize_path, continue_as_guest
 
 PKCE = {"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
-NO_URL = ["http://[", "//[", "http://[?ui_locales=de"]  # urlsplit raises ValueError on each
+NO_URL = ["http://[", "//[", "http://[?ui_locales=de", "http://[?login_hint=a@b.example"]  # urlsplit raises ValueError
 
 
 # --- A ``next`` that is not a parsable URL: no client, no locales, not a server error -----

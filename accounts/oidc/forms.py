@@ -5,22 +5,17 @@ allauth hands its forms the request (ACCOUNT_FORMS); the sign-in context
 user is going, and whether that tenant takes passwords at all.
 """
 
-from urllib.parse import parse_qs, urlsplit
-
 from allauth.account.forms import LoginForm
 from allauth.core import ratelimit
 from django import forms
 from django.utils.translation import gettext as _
 
-from accounts.signin.context import signin_context
+from accounts.signin.context import next_parameter, signin_context
 
 
 def login_hint(request) -> str:
     """The app's ``login_hint`` (Core 1.0, 3.1.2.1) when it is an email address, to prefill."""
-    next_url = request.GET.get("next", "")
-    if "login_hint" not in next_url:
-        return ""
-    hint = parse_qs(urlsplit(next_url).query).get("login_hint", [""])[-1].strip()
+    hint = next_parameter(request.GET.get("next"), "login_hint").strip()
     return hint if "@" in hint and len(hint) <= 254 and "\x00" not in hint else ""
 
 

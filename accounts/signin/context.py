@@ -37,6 +37,18 @@ REQUEST_ATTRIBUTE = "_signin_context"
 CODE_PAGES = ("account_confirm_login_code", "signin_sign_in_again_code")  # serve the code's own tenant
 
 
+def next_parameter(next_url: str | None, name: str) -> str:
+    """The last value of ``name`` in the query of the authorization request ``next`` names
+    ("" if none, or if ``next`` is no URL at all, as "http://[" is not)."""
+    if not next_url or name not in next_url:
+        return ""
+    try:
+        query = urlsplit(next_url).query
+    except ValueError:
+        return ""
+    return parse_qs(query).get(name, [""])[-1]
+
+
 def requesting_client(next_url: str | None) -> Client | None:
     """The live client of an authorization request this sign-in will return to, if any."""
     if not next_url:

@@ -1,5 +1,3 @@
-from urllib.parse import parse_qs, urlsplit
-
 from django.conf import settings
 from django.utils import translation
 
@@ -8,6 +6,7 @@ from accounts.signin.context import (
     SESSION_KEY,
     SESSION_RETURN_KEY,
     authorization_request_url,
+    next_parameter,
     signin_context,
 )
 from accounts.signin.guest import guest_account_page_response
@@ -18,14 +17,7 @@ def requested_ui_locales(request) -> list[str]:
     if "ui_locales" in request.GET:
         value = request.GET["ui_locales"]
     else:
-        next_url = request.GET.get("next", "")
-        if "ui_locales" not in next_url:
-            return []
-        try:
-            query = urlsplit(next_url).query
-        except ValueError:  # not a URL at all ("http://["): it asks for nothing
-            return []
-        value = parse_qs(query).get("ui_locales", [""])[-1]
+        value = next_parameter(request.GET.get("next"), "ui_locales")
     return value.split()
 
 
