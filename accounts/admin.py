@@ -28,6 +28,7 @@ from accounts.services import (
     membership_link,
     user_deactivate,
     user_profile_update,
+    user_reactivate,
     user_register,
     user_sign_out_everywhere,
 )
@@ -238,10 +239,13 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
         if profile:
             user_profile_update(actor=staff_actor(request), user=user, changes=profile)
         access = [name for name in changed if name in ACCESS_FIELDS]
-        if "is_active" in access and not data["is_active"]:
-            # Through the service: every app the user's sessions signed in to is told.
+        if "is_active" in access:
+            # Through the services: the user's tenants, and the apps their sessions signed in to, are told.
             access.remove("is_active")
-            user_deactivate(actor=staff_actor(request), user=user, issuer=oauth2_settings.oidc_issuer(request))
+            if data["is_active"]:
+                user_reactivate(actor=staff_actor(request), user=user)
+            else:
+                user_deactivate(actor=staff_actor(request), user=user, issuer=oauth2_settings.oidc_issuer(request))
         if access:
             for name in access:
                 setattr(user, name, data[name])

@@ -347,7 +347,31 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
     # Its tokens end too, so that reactivating the account (after a compromise, say) does
     # not bring back the sign-ins of before: only new sign-ins count then.
     _user_sign_ins_end(actor=actor, user=user, issuer=issuer, what="deactivated")
+    _access_change_announce(actor=actor, user=user, type="user.deactivated")
     return user
+
+
+@transaction.atomic
+def user_reactivate(*, actor: Actor, user: User) -> User:
+    """Let a deactivated user sign in again (with new sign-ins only: the old ones ended)."""
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.save(update_fields=["is_active", "updated_at"])
+    _access_change_announce(actor=actor, user=user, type="user.reactivated")
+    return user
+
+
+def _access_change_announce(*, actor: Actor, user: User, type: str) -> None:
+    """Every tenant that knows the user hears it: a deactivated user is in no export or
+    lookup, and their tenants stop serving them too."""
+    events_record(
+        actor=actor,
+        tenants=tenants_related_to_user(user=user),
+        type=type,
+        subject=str(user.uuid),
+        payload={"user": str(user.uuid)},
+    )
 
 
 def _user_sign_ins_end(*, actor: Actor, user: User, issuer: str | None, what: str) -> None:
