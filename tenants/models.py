@@ -1,5 +1,3 @@
-import ipaddress
-import socket
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -12,6 +10,7 @@ from jwcrypto import jwk
 from oauth2_provider.models import AbstractApplication, ApplicationManager
 from oauth2_provider.settings import oauth2_settings
 
+from harbourmaster.outbound import address_is_public
 from harbourmaster.records import AppendOnlyModel
 from tenants.key_encryption import private_key_decrypt
 from tenants.scoping import TenantScopedManager
@@ -71,25 +70,17 @@ def _is_internal_host(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return not ipaddress.ip_address(host).is_global
+        return not address_is_public(host)
     except ValueError:
-        return False  # a name: where it resolves to is the worker's network's business
+        return False  # a name: where it resolves to is checked when the hub connects (harbourmaster.outbound)
 
 
-def backchannel_logout_uri_reaches_internal(value: str) -> bool:
-    """Whether the URI's host *resolves* to a loopback, private or link-local address now.
-
-    Registration refuses such addresses written as such; a name (``x.nip.io``, an
-    internal DNS name) is only known when it is resolved, so the sender asks again right
-    before it connects. Raises OSError when the name does not resolve.
-    """
-    parts = urlsplit(value)
-    host = parts.hostname or ""
-    if "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS:
-        return False  # development's loopback receiver, as registration allows it
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = {info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
-    return any(_is_internal_host(address.split("%")[0]) for address in addresses)
+def backchannel_logout_uri_is_development_loopback(value: str) -> bool:
+    """Whether the URI names a loopback receiver that development allows (decision 19): where
+    redirect URIs may be http (``DEBUG``), a host spelled ``localhost``, ``127.0.0.1`` or ``::1``.
+    A name that merely resolves to loopback is not one."""
+    host = urlsplit(value).hostname or ""
+    return "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS
 
 
 def backchannel_logout_uri_validate(value: str) -> None:
@@ -104,7 +95,7 @@ def backchannel_logout_uri_validate(value: str) -> None:
         host = parts.hostname or ""
     except ValueError:  # e.g. an unclosed IPv6 bracket
         raise ValidationError("must be a URL", code="invalid") from None
-    development_loopback = "http" in oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES and host in LOOPBACK_HOSTS
+    development_loopback = backchannel_logout_uri_is_development_loopback(value)
     if parts.scheme != "https" and not (parts.scheme == "http" and development_loopback):
         raise ValidationError("must be an https URL", code="scheme")
     if not host or parts.username is not None or parts.password is not None or parts.fragment:

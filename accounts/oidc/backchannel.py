@@ -16,7 +16,6 @@ import uuid
 from datetime import timedelta
 from functools import partial
 
-import requests
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
@@ -28,16 +27,19 @@ from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import User
 from accounts.oidc.claims import HUB_SESSION_ID_KEY, session_id_for, subject_for
+from harbourmaster import outbound
 from harbourmaster.actors import Actor
 from tenants.keys import signing_key_current
-from tenants.models import Client, ClientSession, backchannel_logout_uri_reaches_internal
+from tenants.models import Client, ClientSession, backchannel_logout_uri_is_development_loopback
 
 logger = logging.getLogger(__name__)
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_SECONDS = 120
-# Connect and read: a client that is slow to answer is retried later, not waited for.
-DELIVERY_TIMEOUT_SECONDS = (3, 5)
+# A client that is slow to answer is retried later, not waited for: 3 s to connect, and
+# 8 s for the whole delivery (connecting, TLS, sending, the answer's status and headers).
+DELIVERY_CONNECT_SECONDS = 3
+DELIVERY_DEADLINE_SECONDS = 8
 # Worth asking again: the client may be back. Any other answer is the client's last word.
 RETRYABLE_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
@@ -171,38 +173,33 @@ def client_for_logout(client_pk: int) -> Client | None:
 def logout_token_deliver(*, client: Client, subject: str, sid: str, issuer: str) -> bool:
     """POST a fresh logout token to the client (2.5). True if it took it, False if it refused.
 
-    Raises LogoutDeliveryFailed when asking again may work. Redirects are not followed
-    (the token goes only where the client registered), the environment's proxies and
-    .netrc are not used, and the answer's body is never read.
+    Raises LogoutDeliveryFailed when asking again may work. The POST goes out through
+    ``harbourmaster.outbound``: only to the public addresses the URI's name resolves to
+    when it is checked (a development loopback receiver aside), within one total
+    deadline, without following redirects or reading the answer's body.
     """
+    uri = client.backchannel_logout_uri
+    token = logout_token_make(client=client, subject=subject, sid=sid, issuer=issuer)
     try:
-        internal = backchannel_logout_uri_reaches_internal(client.backchannel_logout_uri)
-    except OSError as error:  # the name does not resolve (now)
-        raise LogoutDeliveryFailed(f"{client.client_id}: {type(error).__name__}") from None
-    if internal:
+        status = outbound.form_post(
+            uri,
+            {"logout_token": token},
+            connect_seconds=DELIVERY_CONNECT_SECONDS,
+            total_seconds=DELIVERY_DEADLINE_SECONDS,
+            allow_loopback=backchannel_logout_uri_is_development_loopback(uri),
+        )
+    except outbound.OutboundRefused:
         # A name that resolves into the hub's own network: no request goes there.
         logger.warning(
             "back-channel logout not sent to client %s: its URI resolves to an internal address", client.client_id
         )
         return False
-    token = logout_token_make(client=client, subject=subject, sid=sid, issuer=issuer)
-    with requests.Session() as http:
-        http.trust_env = False
-        try:
-            response = http.post(
-                client.backchannel_logout_uri,
-                data={"logout_token": token},
-                timeout=DELIVERY_TIMEOUT_SECONDS,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as error:
-            raise LogoutDeliveryFailed(f"{client.client_id}: {type(error).__name__}") from None
-        response.close()
+    except outbound.OutboundFailed as error:
+        raise LogoutDeliveryFailed(f"{client.client_id}: {error}") from None
     # 2.8: 200 on success; some frameworks answer 204, which the OP should take as well.
-    if response.status_code in (200, 204):
+    if status in (200, 204):
         return True
-    if response.status_code in RETRYABLE_STATUSES:
-        raise LogoutDeliveryFailed(f"{client.client_id}: HTTP {response.status_code}")
-    logger.warning("back-channel logout refused by client %s: HTTP %s", client.client_id, response.status_code)
+    if status in RETRYABLE_STATUSES:
+        raise LogoutDeliveryFailed(f"{client.client_id}: HTTP {status}")
+    logger.warning("back-channel logout refused by client %s: HTTP %s", client.client_id, status)
     return False
