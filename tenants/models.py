@@ -116,6 +116,9 @@ class Client(AbstractApplication):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="clients")
     allowed_scopes = models.JSONField(default=list, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # Every token of this client issued at or before this second is dead, also once the
+    # client is enabled again: set by client_disable, kept by client_enable (decision 27).
+    tokens_revoked_before = models.DateTimeField(null=True, blank=True)
     # OpenID Connect Back-Channel Logout 1.0: where the hub POSTs a logout token when a
     # hub session this client signed in through ends (accounts.oidc.backchannel).
     backchannel_logout_uri = models.URLField(max_length=2000, blank=True, validators=[backchannel_logout_uri_validate])
@@ -148,6 +151,13 @@ class Client(AbstractApplication):
 
     def is_usable(self, request) -> bool:
         return not self.is_disabled and super().is_usable(request)
+
+    def token_revoked(self, *, issued: float) -> bool:
+        """Whether a token of this client issued at ``issued`` (Unix seconds: a JWT's
+        ``iat``, an opaque token's creation) died with a disable of the client. Whole
+        seconds, as resource servers compare ``iat``: the disable's own second is refused."""
+        revoked_before = self.tokens_revoked_before
+        return revoked_before is not None and int(issued) <= int(revoked_before.timestamp())
 
     def clean(self) -> None:
         # django-oauth-toolkit refuses RS256 unless OIDC_RSA_PRIVATE_KEY is set; our

@@ -17,6 +17,7 @@ from tenants.credentials import secret_display_prefix, secret_generate, secret_h
 from tenants.models import LOOPBACK_HOSTS, Client, ClientSecret, Tenant, TenantConfigRevision
 from tenants.scopes import API_SCOPES, PLATFORM_SCOPE
 from tenants.selectors import (
+    access_token_cache_forget_checksums,
     client_cache_forget,
     clients_by_allowed_origin_forget,
     tenant_clients_cache_forget,
@@ -398,22 +399,63 @@ def _client_tokens_revoke(client: Client) -> None:
 
 @transaction.atomic
 def client_disable(*, actor: Actor, client: Client) -> Client:
-    """Disable at once: the client can no longer authenticate, and its tokens die with it."""
+    """Disable at once: the client can no longer authenticate, and its tokens die with it,
+    for good: every token issued up to the disable stays dead when the client is enabled
+    again (``Client.tokens_revoked_before``, which the hub's checks and the revocation list
+    read; decision 27)."""
+    now = timezone.now()
     if client.disabled_at is None:
-        client.disabled_at = timezone.now()
-        client.save(update_fields=["disabled_at", "updated"])
-    _client_tokens_revoke(client)
+        client.disabled_at = now
+    client.tokens_revoked_before = max(now, client.tokens_revoked_before or now)
+    client.save(update_fields=["disabled_at", "tokens_revoked_before", "updated"])
+    _client_tokens_end(client)
     _forget_client(client)
+    transaction.on_commit(lambda: _client_disable_settle(client), robust=True)
     return client
 
 
 @transaction.atomic
 def client_enable(*, actor: Actor, client: Client) -> Client:
+    """Tokens issued up to the last disable stay dead: ``tokens_revoked_before`` is kept."""
     if client.disabled_at is not None:
         client.disabled_at = None
         client.save(update_fields=["disabled_at", "updated"])
     _forget_client(client)
     return client
+
+
+_BURIED_PER_ROUND_TRIP = 1000  # a busy machine client can hold many thousands of live tokens
+
+
+def _client_tokens_end(client: Client, *, issued_up_to: datetime | None = None) -> None:
+    """End the client's tokens (those written up to ``issued_up_to``, if given) and bury the
+    cache entries of its access tokens: an entry outlives its row for minutes, and would
+    serve the token again once the client is enabled."""
+    access_tokens = get_access_token_model().objects.filter(application=client)
+    refresh_tokens = get_refresh_token_model().objects.filter(application=client, revoked__isnull=True)
+    grants = get_grant_model().objects.filter(application=client)
+    if issued_up_to is not None:
+        access_tokens = access_tokens.filter(created__lte=issued_up_to)
+        refresh_tokens = refresh_tokens.filter(created__lte=issued_up_to)
+        grants = grants.filter(created__lte=issued_up_to)
+    checksums = list(access_tokens.values_list("token_checksum", flat=True))
+    refresh_tokens.update(revoked=timezone.now())
+    access_tokens.delete()
+    grants.delete()
+    for start in range(0, len(checksums), _BURIED_PER_ROUND_TRIP):
+        access_token_cache_forget_checksums(checksums=checksums[start : start + _BURIED_PER_ROUND_TRIP])
+
+
+def _client_disable_settle(client: Client) -> None:
+    """After a disable commits. A token request that authenticated the client before that
+    may write its token after the deletion (its own transaction commits later); from now
+    on none can. So the revocation moves to now, and what was written meanwhile ends."""
+    moment = timezone.now()
+    with transaction.atomic():
+        Client.objects.filter(pk=client.pk, tokens_revoked_before__lt=moment).update(tokens_revoked_before=moment)
+        client.tokens_revoked_before = moment
+        _client_tokens_end(client, issued_up_to=moment)
+        _forget_client(client)
 
 
 ADMIN_CLIENT_SCOPES = sorted(set(API_SCOPES) - {PLATFORM_SCOPE})

@@ -8,8 +8,9 @@ from django.core.cache import cache
 from accounts.oidc.claims import subject_for
 from accounts.oidc.jwt_tokens import access_token_issued
 from accounts.oidc.revocation_list import subject_token_revoked
-from tenants.models import Tenant
+from tenants.models import Client, Tenant
 from tenants.selectors import (
+    CachedAccessToken,
     access_token_cache_key,
     access_token_checksum,
     access_token_with_client,
@@ -51,7 +52,7 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
     Another tenant's token gets the same answer as a token that never existed, and the
     user appears as the ``sub`` this tenant knows, never by email. The token and its
     client come from the cache that revocation and disabling write over (tenants.selectors);
-    a user's token issued before the user was signed out everywhere or deactivated is
+    a token issued before its client was last disabled is inactive, and a user's token issued before the user was signed out everywhere or deactivated is
     inactive, as the revocation list tells resource servers (decision 27).
     """
     found, owner = access_token_with_client(raw_token=token, found=found)
@@ -61,6 +62,7 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         or owner is None
         or owner.client.tenant_id != tenant.pk
         or owner.client.is_disabled
+        or _issued_before_a_disable(token, found, owner.client)
     ):
         return INACTIVE
     answer = {
@@ -83,3 +85,11 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         ):
             return INACTIVE
     return answer
+
+
+def _issued_before_a_disable(token: str, found: CachedAccessToken, client: Client) -> bool:
+    """Dead with a disable of its client, also once the client is enabled again; by the
+    token's ``iat`` as resource servers compare it (read only for a client ever disabled)."""
+    if client.tokens_revoked_before is None:
+        return False
+    return client.token_revoked(issued=access_token_issued(token, created=found.issued))

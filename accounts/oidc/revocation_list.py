@@ -1,8 +1,8 @@
 """Revoked JWT access tokens, until they would have expired anyway.
 
 A resource server that checks JWT access tokens on its own polls this list (served at
-/o/revoked-tokens/); the hub's own API, introspection and userinfo honour it too. Three
-sections, the first two public, the third its tenant's own:
+/o/revoked-tokens/); the hub's own API, introspection and userinfo honour it too. Four
+sections, the first three public, the last its tenant's own:
 
 - ``revoked``: tokens revoked one by one, by ``jti``, each with its ``exp``. Each entry is
   kept twice in the cache: a key per ``jti`` (read by the API in the same round trip as
@@ -10,6 +10,10 @@ sections, the first two public, the third its tenant's own:
 - ``revoked_client_sha256``: clients that were disabled, or whose tenant was suspended or
   deleted, within an access token's lifetime, by the SHA-256 of their ``client_id`` (the
   list is public): every token they hold is dead.
+- ``revoked_clients``: clients disabled within an access token's lifetime, whether enabled
+  again since or not, by the same digest, each with ``revoked_before`` and ``exp``: every
+  token of that client whose ``iat`` is at or before ``revoked_before`` is dead (enabling
+  a client does not revive the tokens its disable ended; decision 27).
 - ``revoked_subjects``: users deactivated or signed out everywhere (decision 27), one
   entry per client they may hold tokens of, named by the SHA-256 of
   ``client_id ":" sub`` (the ``sub`` that client's tokens carry, pairwise or not), with
@@ -95,23 +99,40 @@ def client_id_digest(client_id: str) -> str:
     return hashlib.sha256(client_id.encode()).hexdigest()
 
 
-def revoked_client_digests() -> list[str]:
-    """Clients whose tokens died with them within an access token's lifetime.
+def revoked_client_sections() -> dict[str, list]:
+    """The two client sections of the list:
+
+    - ``revoked_client_sha256``: clients whose tokens died with them (disabled now, or of a
+      tenant suspended or deleted) within an access token's lifetime;
+    - ``revoked_clients``: clients disabled within an access token's lifetime, enabled
+      again since or not, each with ``revoked_before`` (``Client.tokens_revoked_before``):
+      their tokens issued up to it stay dead.
 
     The list is public, so a stranger could ask for it as fast as they like: the answer is
     kept in the cache for a few seconds, and dropped at once when a client or tenant
-    changes (tenants.selectors.client_cache_forget).
-    """
+    changes (tenants.selectors.client_cache_forget)."""
     cached = cache.get(REVOKED_CLIENTS_CACHE_KEY)
-    if isinstance(cached, list):
+    if isinstance(cached, dict):
         return cached
-    since = timezone.now() - timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+    lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    since = timezone.now() - timedelta(seconds=lifetime)
     gone = Q(disabled_at__gte=since) | (~Q(tenant__status=Tenant.Status.ACTIVE) & Q(tenant__updated_at__gte=since))
     digests = sorted(
         client_id_digest(client_id) for client_id in Client.objects.filter(gone).values_list("client_id", flat=True)
     )
-    cache.set(REVOKED_CLIENTS_CACHE_KEY, digests, REVOKED_CLIENTS_CACHE_SECONDS)
-    return digests
+    disabled = Client.objects.filter(tokens_revoked_before__gte=since).values_list("client_id", "tokens_revoked_before")
+    entries = sorted(
+        (client_id_digest(client_id), int(revoked_before.timestamp())) for client_id, revoked_before in disabled
+    )
+    found = {
+        "revoked_client_sha256": digests,
+        "revoked_clients": [
+            {"client_sha256": digest, "revoked_before": revoked_before, "exp": revoked_before + lifetime}
+            for digest, revoked_before in entries
+        ],
+    }
+    cache.set(REVOKED_CLIENTS_CACHE_KEY, found, REVOKED_CLIENTS_CACHE_SECONDS)
+    return found
 
 
 # --- Revoked subjects: every token of a user at a client, issued up to a moment -----------
@@ -217,15 +238,16 @@ def subject_token_revoked(*, client_id: str, subject: str, issued: int) -> bool:
 def revocation_list(*, tenant_id: int | None = None) -> dict:
     """The published document; ``generated_at`` and every time in it are Unix seconds.
 
-    Everyone gets the ``jti`` and client sections. ``revoked_subjects`` is there only for
-    a tenant's own client (``tenant_id``), and holds that tenant's entries only: without
-    it the key is absent, not an empty list, so a resource server that forgot its
-    credentials fails loudly instead of believing nobody was signed out."""
+    Everyone gets the ``jti`` and client sections (``revoked_client_sha256``,
+    ``revoked_clients``). ``revoked_subjects`` is there only for a tenant's own client
+    (``tenant_id``), and holds that tenant's entries only: without it the key is absent,
+    not an empty list, so a resource server that forgot its credentials fails loudly
+    instead of believing nobody was signed out."""
     listed = revoked_jtis()
     document = {
         "generated_at": int(time.time()),
         "revoked": [{"jti": jti, "exp": expires} for jti, expires in sorted(listed.items())],
-        "revoked_client_sha256": revoked_client_digests(),
+        **revoked_client_sections(),
     }
     if tenant_id is not None:
         lifetime = _subject_entry_seconds()

@@ -170,6 +170,8 @@ class HubOAuth2Validator(OAuth2Validator):
             return False
         if not request.user.is_active:  # deactivated between sign-in and exchange
             return False
+        if _code_written_before_a_disable(code, client):
+            return False
         if not _is_redeemed(request.claims):
             return True
         # A second exchange of one code: whoever holds the first tokens may have stolen
@@ -301,6 +303,11 @@ class HubOAuth2Validator(OAuth2Validator):
         # account's sessions at the apps end with its refresh tokens.
         if not request.user.is_active:
             return False
+        # Written while its client was being disabled, after the disable revoked the rest
+        # (tenants.services.client_disable): it dies with them, also once the client is enabled.
+        issued = request.refresh_token_instance.created.timestamp()
+        if request.client is not None and request.client.token_revoked(issued=issued):
+            return False
         return not _refresh_family_expired(request.refresh_token_instance)
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
@@ -351,6 +358,10 @@ class HubOAuth2Validator(OAuth2Validator):
         if not super().validate_bearer_token(token, scopes, request):
             return False
         if request.client is not None and not request.client.tenant.is_active:
+            request.oauth2_error = OrderedDict([("error", "invalid_token")])
+            return False
+        if request.client is not None and _revoked_with_its_client(token, request):
+            # Issued before a disable of its client, which was enabled since (decision 27).
             request.oauth2_error = OrderedDict([("error", "invalid_token")])
             return False
         if request.user is not None and not request.user.is_active:  # a deactivated account's token
@@ -416,6 +427,28 @@ class HubOAuth2Validator(OAuth2Validator):
             return None
         key = signing_key_by_kid(kid) if isinstance(kid, str) else None
         return key.jwk if key else None
+
+
+def _code_written_before_a_disable(code: str, client) -> bool:
+    """A code whose sign-in committed after its client's disable ended the others
+    (tenants.services.client_disable) dies with them, also once the client is enabled.
+    A code lives a minute: only a disable within the last minute is worth the read."""
+    revoked_before = client.tokens_revoked_before
+    lifetime = timedelta(seconds=oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS + 1)
+    if revoked_before is None or revoked_before < timezone.now() - lifetime:
+        return False
+    written = get_grant_model().objects.filter(code=code, application=client).values_list("created", flat=True)
+    return any(client.token_revoked(issued=created.timestamp()) for created in written)
+
+
+def _revoked_with_its_client(token: str, request) -> bool:
+    """Whether the token predates the last disable of its client, as the revocation list
+    tells resource servers (a token written while the disable committed survives its rows)."""
+    if request.client.tokens_revoked_before is None:
+        return False
+    return request.client.token_revoked(
+        issued=access_token_issued(token, created=request.access_token.created.timestamp())
+    )
 
 
 def _revoked_with_its_subject(token: str, request) -> bool:

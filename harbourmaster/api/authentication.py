@@ -6,8 +6,9 @@ client-credentials grant. The token names the client; the client names the tenan
 A call costs one cache round trip when its token was seen before by this process: the
 token (its presence says it is not revoked), its client (with the tenant's status and
 config) and the address's bad-token count come back in one MGET. Revocation, disabling
-and suspension write over those entries (tenants.selectors), so they apply at once. The
-same round trip counts the call against its rate limits only if it will be served
+and suspension write over those entries (tenants.selectors), so they apply at once; a
+token issued before its client's last disable stays dead after an enable, by the moment
+the cached client carries (``Client.tokens_revoked_before``). The same round trip counts the call against its rate limits only if it will be served
 (harbourmaster.api.throttling): a revoked token replayed spends no tenant's budget.
 """
 
@@ -127,13 +128,14 @@ class ClientTokenAuthentication(BaseAuthentication):
         client_key = client_cache_key(token.client_id)
         client_entry = found[client_key] if client_key in found else cache.get(client_key)
         cached = client_from_cache_entry(client_id=token.client_id, entry=client_entry)
-        if cached is None or not cached.usable:
+        if cached is None or not cached.usable or cached.client.token_revoked(issued=token.issued):
             return None
         return _api_caller(cached, token.scope, token.token_id, counted if token.client_id == known_client else None)
 
     def _jwt_caller(self, raw_token: str, failures_key: str, issuer: str) -> "ApiCaller | None":
         """A JWT access token is checked here, by its signature; what can change about it
-        (revoked, client disabled, tenant suspended) comes from the cache in one MGET."""
+        (revoked, client disabled or disabled since it was issued, tenant suspended) comes
+        from the cache in one MGET."""
         claims = access_token_verify(raw_token, issuer=issuer)
         if claims is None or not claims.is_machine_token:
             _read([failures_key], failures_key)
@@ -145,7 +147,8 @@ class ClientTokenAuthentication(BaseAuthentication):
         if revoked_key in found:
             return None
         cached = client_from_cache_entry(client_id=claims.client_id, entry=found.get(client_key))
-        if cached is None or not cached.usable:
+        # Issued before a disable of its client: dead, also once the client is enabled again.
+        if cached is None or not cached.usable or cached.client.token_revoked(issued=claims.issued):
             return _served(None, counted)
         return _api_caller(cached, claims.scope, None, counted)
 
