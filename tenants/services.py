@@ -359,6 +359,8 @@ def client_delete(*, actor: Actor, client: Client) -> None:
             client.delete()
     except ProtectedError:
         raise ClientInUse(f"client {client.client_id} is named in records; disable it instead") from None
+    if client.allowed_origins:
+        clients_by_allowed_origin_forget()
 
 
 def _require_confidential(client: Client) -> None:

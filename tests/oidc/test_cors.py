@@ -15,8 +15,15 @@ from oauth2_provider.models import get_access_token_model
 
 from harbourmaster.actors import Actor
 from tenants.models import Client
-from tenants.selectors import access_token_checksum
-from tenants.services import client_create, client_disable, client_update, tenant_config_update, tenant_suspend
+from tenants.selectors import access_token_checksum, clients_by_allowed_origin
+from tenants.services import (
+    client_create,
+    client_delete,
+    client_disable,
+    client_update,
+    tenant_config_update,
+    tenant_suspend,
+)
 from tests.oidc.test_claims_parameter import PASSWORD_RECORD, code_from
 from tests.oidc.test_cross_tenant_tokens import client_credentials
 from tests.test_signin_policy import VERIFIER, authorize_path, signed_in
@@ -203,6 +210,13 @@ def test_a_preflight_from_an_origin_no_client_allows_gets_no_grant(spa, path):
     answer = preflight(path, STRANGER_ORIGIN)
     assert answer.status_code == 200 and "OPTIONS" in answer["Allow"]
     assert cors_headers(answer) == {}
+
+
+def test_a_deleted_clients_origin_leaves_the_index_at_once(spa):
+    assert clients_by_allowed_origin()[APP_ORIGIN] == [spa.acme.app.client_id]
+    client_delete(actor=SYSTEM, client=spa.acme.app)
+    assert APP_ORIGIN not in clients_by_allowed_origin()
+    assert cors_headers(preflight("/o/token/", APP_ORIGIN)) == {}
 
 
 @pytest.mark.parametrize("origin", LOOKALIKE_ORIGINS)
