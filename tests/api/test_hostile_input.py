@@ -6,6 +6,7 @@ never cost the tenant the rest of its upload.
 
 import base64
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import DatabaseError, connection
@@ -15,9 +16,12 @@ from rest_framework.test import APIRequestFactory
 from accounts.imports.models import ImportJob
 from accounts.models import Membership, User
 from consents.models import Consent, ConsentRecord
+from consents.services import consent_grant
+from harbourmaster.api import pagination
 from harbourmaster.api.pagination import IdCursorPagination
 from tests.api.conftest import assert_problem
 from tests.api.test_users_concurrency import THREADS, race
+from tests.conftest import SYSTEM
 
 IMPORTS = "/api/v1/users/imports"
 JSONL = "application/x-ndjson"
@@ -34,8 +38,9 @@ def api(world, api_as):
 
 
 def cursor(query: str) -> str:
-    """A cursor as DRF encodes one (base64 of a query string), here with a tampered position."""
-    return base64.b64encode(query.encode()).decode()
+    """A cursor as the hub seals one (DRF's base64 of a query string, encrypted with the
+    hub's key): what someone holding the key could make, here with a tampered position."""
+    return pagination._sealer().encrypt(base64.b64encode(query.encode())).decode()
 
 
 def import_run(api, django_capture_on_commit_callbacks, body: str, content_type: str = JSONL):
@@ -226,8 +231,8 @@ def test_concurrent_first_grants_of_one_consent_all_succeed(world, api_as):
         "action": "grant",
         "occurred_at": WHEN,
     }
-    # Carol is known to Acme (a member), so Acme may name her by uuid.
-    Membership.all_tenants.create(tenant=world.acme.tenant, user=world.carol, source="api")
+    # Carol signed in to Acme: Acme may name her by uuid, and its word grants (decision 35).
+    Membership.all_tenants.create(tenant=world.acme.tenant, user=world.carol, source="sign_in")
     responses = race(api_as, world.acme.backend, "/api/v1/consents", body, scopes=["consents:write"])
     assert [response.status_code for response in responses] == [200] * THREADS
     assert Consent.all_tenants.filter(user=world.carol, purpose=world.acme.newsletter, state="granted").count() == 1
@@ -242,6 +247,25 @@ def test_a_csv_upload_whose_header_quote_never_closes_is_a_400(world, api):
 
 
 # --- Query parameters: what the caller did not mean is refused, not guessed -------------------
+
+
+def test_a_cursor_tells_no_internal_id_and_one_made_without_the_key_is_refused(world, api):
+    for user in (world.bob, world.carol):
+        consent_grant(actor=SYSTEM, user=user, purpose=world.acme.newsletter, channel="web")
+    first = api.get("/api/v1/purposes/newsletter/users?page_size=1").json()
+    users = set(User.objects.values_list("pk", flat=True))
+    sealed = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+    assert not any(f"p={pk}" in _base64_text(sealed) for pk in users)  # the id is not in it
+    assert api.get(first["next"]).status_code == 200
+    plain = base64.b64encode(f"p={min(users)}".encode()).decode()  # DRF's own cursor, unsealed
+    assert_problem(api.get(f"/api/v1/purposes/newsletter/users?cursor={plain}"), 404)
+
+
+def _base64_text(value: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(value + "==").decode("latin-1")
+    except ValueError:
+        return ""
 
 
 @pytest.mark.parametrize("page_size", ["abc", "0", "-5", "1.5", "٣"])
