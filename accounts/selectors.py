@@ -1,6 +1,7 @@
 from enum import StrEnum
 from typing import Any
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from accounts.models import CATEGORY_FIELDS, Membership, User, normalize_email
@@ -75,7 +76,7 @@ def users_known_to_tenant(*, tenant: Tenant) -> QuerySet[User]:
 class Standing(StrEnum):
     """How a tenant stands to a user, which decides how far its word goes (decision 35)."""
 
-    OWN = "own"  # it made the account, nobody has signed in to it, no other tenant holds it
+    OWN = "own"  # its systems made the account, no one has signed in or set a password, no other tenant holds it
     # It made the account, the user signed in to it (or staff linked them), or a consent of
     # theirs to it is granted (one a stranger's word left pending is not).
     FIRST_HAND = "first_hand"
@@ -90,7 +91,9 @@ def _standing_conditions(tenant: Tenant) -> tuple[Q, Q]:
     agreed = Consent.all_tenants.filter(tenant=tenant, user=OuterRef("pk"), state=Consent.State.GRANTED)
     elsewhere_member = Membership.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
     elsewhere_consent = Consent.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
-    own = Exists(made) & Q(last_login__isnull=True) & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
+    # Nobody has signed in to it, nor can without an address (no password was ever set).
+    untouched = Q(last_login__isnull=True, password__startswith=UNUSABLE_PASSWORD_PREFIX)
+    own = Exists(made) & untouched & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
     return own, Exists(made) | Exists(met) | Exists(agreed)
 
 

@@ -67,6 +67,11 @@ def user_register(
     return user
 
 
+# The tenant's systems made the account (a push, an import, a consent-cookie guest), not a
+# person at its sign-up page: the tenant's word goes further on it (decision 35).
+TENANT_MADE_SOURCES = (Membership.Source.API, Membership.Source.IMPORT)
+
+
 @transaction.atomic
 def user_registration_announce(*, actor: Actor, user: User, tenant, source: str = Membership.Source.SIGN_IN) -> None:
     """Link a newly registered user to ``tenant`` and tell it so (one ``user.created`` event).
@@ -75,7 +80,7 @@ def user_registration_announce(*, actor: Actor, user: User, tenant, source: str 
     first call for a user and tenant writes anything.
     """
     _membership, created = Membership.all_tenants.get_or_create(
-        tenant=tenant, user=user, defaults={"source": source, "created_account": True}
+        tenant=tenant, user=user, defaults={"source": source, "created_account": source in TENANT_MADE_SOURCES}
     )
     if created:
         events_record(
@@ -199,17 +204,21 @@ def _user_match(*, tenant, uuid, external_id: str | None, profile: dict[str, Any
 
 
 def _push_changes(user: User, profile: dict[str, Any], standing: Standing) -> dict[str, Any]:
-    """What a push may change on an existing user (docs/decisions/0009, 0035). Sign-in
-    identifiers are the user's own: a push may add a missing one but never replace one. A
-    verified flag is only raised, and only on the tenant's own account: anywhere else a
-    verified address the tenant added would be its way into the user's account. A tenant
-    the user never signed in to may fill what the profile lacks, not change what it holds."""
+    """What a push may change on an existing user (docs/decisions/0009, 0035).
+
+    Sign-in identifiers (email, phone) and their verified flags are ways into the account:
+    a push adds a missing one, or raises a flag, only on the tenant's own account. Nowhere
+    does it replace one: a tenant the user dealt with is told so (409); a stranger's differs
+    silently, so that it cannot test guesses of the user's addresses. A stranger otherwise
+    fills what the profile lacks and changes nothing it holds."""
     changes = dict(profile)
     for field, flag in VERIFIED_FLAGS.items():
         current = getattr(user, field)
         wanted = normalize_email(changes.get(field)) if field == "email" else changes.get(field)
-        if field in changes and current and wanted != current:
+        if field in changes and current and wanted != current and standing != Standing.STRANGER:
             raise UserPushConflict(f"{field} cannot be changed by a push; the user changes it")
+        if standing != Standing.OWN:
+            changes.pop(field, None)
         if not changes.get(flag) or standing != Standing.OWN:
             changes.pop(flag, None)
     if standing == Standing.STRANGER:

@@ -201,9 +201,12 @@ class ConsentAdmin(ReadOnlyAdminMixin, AllTenantsAdminMixin, EmailSearchMixin, L
 
     @admin.action(description=gettext_lazy("Withdraw selected consents for the user"), permissions=["withdraw"])
     def withdraw(self, request, queryset):
-        granted = queryset.filter(state=Consent.State.GRANTED).select_related("user", "purpose")
+        open_states = (Consent.State.GRANTED, Consent.State.PENDING)
+        granted = queryset.filter(state__in=open_states).select_related("user", "purpose")
         if not granted.exists():
-            self.message_user(request, _("None of the selected consents is granted."), messages.WARNING)
+            self.message_user(
+                request, _("None of the selected consents is granted or waiting for confirmation."), messages.WARNING
+            )
             return None
         form = action_form(request, WithdrawForm)
         if not form.is_bound or not form.is_valid():

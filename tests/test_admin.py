@@ -22,6 +22,7 @@ from accounts.services import membership_link
 from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 from audit.services import access_record
 from consents.models import Consent, ConsentRecord, Purpose, PurposeVersion
+from consents.services import consent_grant
 from events.models import Event
 from harbourmaster.admin import LargeTablePaginator
 from tenants.credentials import secret_hash
@@ -431,6 +432,16 @@ def test_withdraw_action_records_the_withdrawal_as_made_by_staff(staff, world):
     record = ConsentRecord.all_tenants.filter(user=world.alice).latest("id")
     assert (record.action, record.channel, record.source) == ("withdraw", "admin", "ticket 42")
     assert Event.all_tenants.filter(type="consent.withdrawn", tenant=world.acme.tenant).exists()
+
+
+def test_withdraw_action_ends_a_consent_still_waiting_for_its_user(staff, world):
+    waiting = consent_grant(
+        actor=SYSTEM, user=world.carol, purpose=world.bolt.postal, channel="api", awaiting_confirmation=True
+    )
+    assert waiting.state == Consent.State.PENDING
+    run_action(staff, Consent, "withdraw", [waiting], source="ticket 43")
+    waiting.refresh_from_db()
+    assert waiting.state == Consent.State.WITHDRAWN
 
 
 def test_purposes_are_created_published_and_retired_through_services(staff, world):

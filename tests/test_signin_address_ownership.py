@@ -169,13 +169,14 @@ def test_a_code_for_an_address_another_account_only_claims_signs_up_a_new_accoun
 def test_a_phone_number_a_tenant_pushed_unverified_gives_its_holder_their_own_account(
     world, alice, make_tenant, make_client, settings, tmp_path
 ):
-    """Alice has a password, a verified address, a name and a consent. Acme's system pushes a
-    phone number for her, unverified (a typo, or a number she has since given up). Whoever
-    holds that number signs in by SMS code to an account of their own; Alice's account loses
-    the number, keeps everything else, and Acme hears that her phone number changed."""
+    """Alice has a password, a verified address, a name and a consent, and an unverified
+    phone number on her account (a typo, or a number she has since given up; a tenant's push
+    could add one before decision 35). Whoever holds that number signs in by SMS code to an
+    account of their own; Alice's account loses the number, keeps everything else, and Acme
+    hears that her phone number changed."""
     settings.SMS_BACKEND = "console"
     settings.SMS_OUTBOX_DIR = tmp_path / "sms"
-    user_push(actor=SYSTEM, tenant=world.acme.tenant, uuid=alice.uuid, profile={"phone_number": "+4915199999999"})
+    User.objects.filter(pk=alice.pk).update(phone_number="+4915199999999", phone_number_verified=False)
     alice.refresh_from_db()
     assert alice.phone_number == "+4915199999999" and not alice.phone_number_verified
     consents_before = list(Consent.all_tenants.filter(user=alice).values_list("pk", "state"))

@@ -160,3 +160,13 @@ def test_the_reset_pages_speak_german(client, dora):
     client.post(RESET, {"email": "dora@example.org"}, HTTP_ACCEPT_LANGUAGE="de")
     done = client.get("/accounts/password/reset/done/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Prüfen Sie Ihre E-Mails" in done
+
+
+def test_an_address_the_account_only_claims_gets_no_reset_link(make_user, django_capture_on_commit_callbacks):
+    """A password sign-up never confirmed, or an address someone else typed: the link would
+    hand whoever reads the mail a password to that account (decision 35's review)."""
+    make_user("claimed@example.org")  # registered, its address never proven
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = Browser().post(RESET, {"email": "claimed@example.org"})
+    assert asked.status_code == 302 and asked["Location"] == "/accounts/password/reset/done/"
+    assert not [message for message in mail.outbox if "/accounts/password/reset/key/" in message.body]

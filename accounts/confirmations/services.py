@@ -19,7 +19,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import User
 from accounts.oidc.backchannel import hub_issuer
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 LINK_SALT = "harbourmaster.consents.confirmation"
 LINK_MAX_AGE = timedelta(days=30)
 SOURCE = "confirmation-link"
+MESSAGES_PER_RECIPIENT = 3
+RECIPIENT_WINDOW = timedelta(days=1)
 
 
 def hub_url(request) -> str:
@@ -94,10 +96,23 @@ def _confirmation_ask_on_commit(*, consent: Consent, user: User, hub_url: str) -
     version = consent.version.version
 
     def ask() -> None:
-        if cache.add(f"consent-confirmation:{user.pk}:{consent.purpose_id}:{version}", 1, LINK_MAX_AGE.total_seconds()):
+        asked = f"consent-confirmation:{user.pk}:{consent.purpose_id}:{version}"
+        if cache.add(asked, 1, LINK_MAX_AGE.total_seconds()) and _recipient_budget_spend(user):
             _confirmation_send(consent=consent, user=user, version=version, channel=channel, hub_url=hub_url)
 
     transaction.on_commit(ask)
+
+
+def _recipient_budget_spend(user: User) -> bool:
+    """At most MESSAGES_PER_RECIPIENT questions a day reach one person, from all tenants
+    together: a tenant publishes purposes and statements at will, and each would otherwise
+    be a message of its wording in a stranger's inbox. The rest wait unasked."""
+    key = f"consent-confirmation:sent-to:{user.pk}"
+    cache.add(key, 0, RECIPIENT_WINDOW.total_seconds())
+    try:
+        return cache.incr(key) <= MESSAGES_PER_RECIPIENT
+    except ValueError:  # the window ended between the two calls
+        return cache.add(key, 1, RECIPIENT_WINDOW.total_seconds())
 
 
 def _channel_of(user: User) -> str | None:
@@ -142,7 +157,12 @@ class Confirmation:
     @property
     def waiting(self) -> bool:
         consent = self.consent
-        return consent is not None and consent.state == Consent.State.PENDING and consent.version == self.statement
+        return (
+            consent is not None
+            and consent.state == Consent.State.PENDING
+            and consent.version == self.statement
+            and self.purpose.is_active
+        )
 
     @property
     def confirmed(self) -> bool:
@@ -186,6 +206,8 @@ def confirmation_answer(
         "source": SOURCE,
         "ip_address": ip_address,
         "user_agent": user_agent,
+        # After what it answers, even where the tenant dated its word a little ahead (clock skew).
+        "occurred_at": max(timezone.now(), consent.granted_at or timezone.now()),
     }
     if accept:
         confirmation.consent = consent_grant(**common, version=confirmation.statement.version)

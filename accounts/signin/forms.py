@@ -35,6 +35,7 @@ from accounts.signin.codes import CHANNEL_METHODS, code_channel_available, code_
 from accounts.signin.context import signin_context
 from accounts.signin.limits import code_request_consume
 from accounts.signin.services import (
+    signin_address_proven_on,
     signin_code_account_ensure,
     signin_code_account_settle,
     signin_code_address_verified,
@@ -216,6 +217,14 @@ class HubResetPasswordForm(ResetPasswordForm):
     of to its done page, so the page it lands on says what the done page would: the same
     words whether or not the address has an account.
     """
+
+    def clean_email(self) -> str:
+        """Only accounts on which the address is proven get a reset link: one that merely
+        names it (typed at a sign-up, added by a tenant) would hand whoever reads the mail a
+        password to someone else's account. The answer is the same either way."""
+        email = super().clean_email()
+        self.users = [user for user in self.users if signin_address_proven_on(user, email=email)]
+        return email
 
     def save(self, request, **kwargs) -> str:
         email = super().save(request, **kwargs)

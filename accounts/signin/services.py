@@ -109,6 +109,8 @@ def _account_settle(*, email: str | None, phone: str | None, tenant, issuer: str
     holders = _address_holders(email=email, phone=phone)
     owner = next((holder for holder in holders if _verified_on(holder, email=email, phone=phone)), None)
     if owner is not None:
+        if owner.is_active and owner.last_login is None:
+            _first_opening_settle(account=owner, email=email, phone=phone)
         return owner if owner.is_active else None
     if any(_deactivated_keeper(holder, email=email, phone=phone) for holder in holders):
         return None
@@ -135,6 +137,11 @@ def _address_holders(*, email: str | None, phone: str | None) -> list[User]:
     else:
         named = Q(phone_number=phone)
     return list(User.objects.select_for_update().filter(named).order_by("pk"))
+
+
+def signin_address_proven_on(user: User, *, email: str) -> bool:
+    """Whether ``email`` is proven on ``user``'s account (what a code would open it by)."""
+    return _verified_on(user, email=normalize_email(email), phone=None)
 
 
 def _verified_on(user: User, *, email: str | None, phone: str | None) -> bool:
@@ -209,6 +216,16 @@ def _claim_remove(*, holder: User, email: str | None, phone: str | None) -> None
         user_profile_update(actor=ACTOR, user=holder, changes=changes)
     _revocation_announce(user=holder, revoked=[revoked], reason="address_proven_elsewhere")
     logger.info("an unproven claim to an address was removed from user %s: another proved it", holder.uuid)
+
+
+def _first_opening_settle(*, account: User, email: str | None, phone: str | None) -> None:
+    """Nobody has signed in to this account yet, so its other address was called proven by
+    whoever made it (a tenant's push), not by its owner: the code proves this address only.
+    The other stays on the account as a claim, no way in, until its holder proves it."""
+    other = "phone_number_verified" if email else "email_verified"
+    if getattr(account, other):
+        user_profile_update(actor=ACTOR, user=account, changes={other: False})
+        _revocation_announce(user=account, revoked=[other], reason="address_proven")
 
 
 def _unproven_ways_in_remove(*, account: User, issuer: str | None) -> None:

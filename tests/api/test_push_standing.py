@@ -35,24 +35,28 @@ def push(api, **body):
     return response.json()
 
 
-def test_a_phone_a_tenant_calls_proven_is_no_way_into_someone_elses_account(world, alice, bolt):
+def test_a_tenant_adds_no_way_into_someone_elses_account(world, alice, bolt):
     answer = push(bolt, email="alice@example.org", phone_number=PHONE, phone_number_verified=True)
-    assert answer["changed"] == ["phone_number"]
+    assert answer["changed"] == []
     alice.refresh_from_db()
-    assert (alice.phone_number, alice.phone_number_verified) == (PHONE, False)
+    assert (alice.phone_number, alice.phone_number_verified) == (None, False)
     # Whoever holds that phone proves it by code: they get an account of their own.
     opened = signin_code_account_settle(phone=PHONE, tenant=world.bolt.tenant)
     assert opened.pk != alice.pk
-    alice.refresh_from_db()
-    assert alice.phone_number is None and alice.email == "alice@example.org"
 
 
-def test_not_even_a_tenant_the_user_signed_in_to_proves_an_address_for_them(world, alice, bolt):
+def test_not_even_a_tenant_the_user_signed_in_to_adds_an_address_to_their_account(world, alice, bolt):
     membership_link(actor=SYSTEM, user=alice, tenant=world.bolt.tenant, source=Membership.Source.SIGN_IN)
-    push(bolt, email="alice@example.org", phone_number=PHONE, phone_number_verified=True, given_name="Alicia")
+    answer = push(bolt, email="alice@example.org", phone_number=PHONE, phone_number_verified=True, given_name="Alicia")
+    assert answer["changed"] == ["given_name"]
     alice.refresh_from_db()
     # It changes her profile (it deals with her first-hand), not what opens her account.
-    assert (alice.phone_number, alice.phone_number_verified, alice.given_name) == (PHONE, False, "Alicia")
+    assert (alice.phone_number, alice.phone_number_verified, alice.given_name) == (None, False, "Alicia")
+    conflict = bolt.post("/api/v1/users", {"email": "alice@example.org", "phone_number": PHONE}, format="json")
+    assert conflict.status_code == 200  # a missing one is left out, not refused
+    User.objects.filter(pk=alice.pk).update(phone_number="+4915100000009")
+    replaced = bolt.post("/api/v1/users", {"email": "alice@example.org", "phone_number": PHONE}, format="json")
+    assert replaced.status_code == 409  # one she has is never replaced, and bolt, which knows her, is told
 
 
 def test_a_tenant_the_user_never_met_fills_gaps_and_changes_nothing_else(world, alice, bolt):
