@@ -77,8 +77,8 @@ class Standing(StrEnum):
     """How a tenant stands to a user, which decides how far its word goes (decision 35)."""
 
     OWN = "own"  # its systems made the account, no one has signed in or set a password, no other tenant holds it
-    # It made the account, the user signed in to it (or staff linked them), or a consent of
-    # theirs to it is granted (one a stranger's word left pending is not).
+    # It made the account, or the user signed in to it (or staff linked them). A consent the
+    # user confirmed opens its own purpose only: it makes no tenant first-hand.
     FIRST_HAND = "first_hand"
     STRANGER = "stranger"
 
@@ -88,13 +88,12 @@ def _standing_conditions(tenant: Tenant) -> tuple[Q, Q]:
     memberships = Membership.all_tenants.filter(tenant=tenant, user=OuterRef("pk"))
     made = memberships.filter(created_account=True)
     met = memberships.filter(source__in=(Membership.Source.SIGN_IN, Membership.Source.ADMIN))
-    agreed = Consent.all_tenants.filter(tenant=tenant, user=OuterRef("pk"), state=Consent.State.GRANTED)
     elsewhere_member = Membership.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
     elsewhere_consent = Consent.all_tenants.filter(user=OuterRef("pk")).exclude(tenant=tenant)
     # Nobody has signed in to it, nor can without an address (no password was ever set).
     untouched = Q(last_login__isnull=True, password__startswith=UNUSABLE_PASSWORD_PREFIX)
     own = Exists(made) & untouched & ~Exists(elsewhere_member) & ~Exists(elsewhere_consent)
-    return own, Exists(made) | Exists(met) | Exists(agreed)
+    return own, Exists(made) | Exists(met)
 
 
 def users_standing_with_tenant(*, tenant: Tenant, user_ids) -> dict[int, Standing]:
