@@ -78,10 +78,17 @@ class CachedAccessToken:
     scope: str
     expires: float
     issued: float
+    resource: tuple[str, ...]  # its RFC 8707 resource indicators; none: any of the hub's
 
     @property
     def expired(self) -> bool:
         return self.expires <= time.time()
+
+    def is_for(self, audience: str) -> bool:
+        """Whether the token may be used at ``audience`` (the hub's issuer, for its own API),
+        as a JWT's ``aud`` says it (accounts.oidc.jwt_tokens): a token asked for other
+        resources is theirs only (RFC 8707, 2; RFC 9700, 2.3)."""
+        return not self.resource or audience in self.resource
 
 
 def _hashed(value: str) -> str:
@@ -149,18 +156,22 @@ def clients_cached(*, client_ids: list[str]) -> Iterator[CachedClient]:
 
 def access_token_from_cache_entry(*, checksum: str, entry: Any) -> CachedAccessToken | None:
     """The token from what the cache held for it, else from the database; None if it is gone."""
-    if isinstance(entry, CachedAccessToken):
+    # An entry cached before tokens carried their resource unpickles without it: until it
+    # expires (minutes), the database answers, and ``add`` leaves the entry alone.
+    if isinstance(entry, CachedAccessToken) and hasattr(entry, "resource"):
         return entry
     row = (
         get_access_token_model()
         .objects.filter(token_checksum=checksum)
-        .values_list("pk", "application__client_id", "user_id", "scope", "expires", "created")
+        .values_list("pk", "application__client_id", "user_id", "scope", "expires", "created", "resource")
         .first()
     )
     if row is None or row[1] is None:
         return None
-    token_id, client_id, user_id, scope, expires, created = row
-    loaded = CachedAccessToken(token_id, client_id, user_id, scope, expires.timestamp(), created.timestamp())
+    token_id, client_id, user_id, scope, expires, created, resource = row
+    loaded = CachedAccessToken(
+        token_id, client_id, user_id, scope, expires.timestamp(), created.timestamp(), tuple(resource or ())
+    )
     lifetime = min(ACCESS_TOKEN_CACHE_SECONDS, int(loaded.expires - time.time()))
     # Sign-in tokens die in many ways (rotation, logout, a replayed code); only the
     # client's own tokens, which die by revocation or with their client, are cached.
@@ -183,6 +194,7 @@ def access_token_cache_prime(*, access_token, client_id: str) -> None:
         access_token.scope,
         access_token.expires.timestamp(),
         access_token.created.timestamp(),
+        tuple(access_token.resource or ()),
     )
     lifetime = min(ACCESS_TOKEN_CACHE_SECONDS, int(entry.expires - time.time()))
     if lifetime > 0:

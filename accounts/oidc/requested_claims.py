@@ -48,7 +48,7 @@ def claims_request_json(raw: str) -> dict[str, Any] | None:
     """The parameter decoded from JSON, once its shape is known to be right."""
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise MalformedClaimsRequest("the claims parameter is not JSON") from None
     claims_request_from(value)
     return value

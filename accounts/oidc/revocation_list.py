@@ -15,14 +15,15 @@ sections, the first three public, the last its tenant's own:
   token of that client whose ``iat`` is at or before ``revoked_before`` is dead (enabling
   a client does not revive the tokens its disable ended; decision 27).
 - ``revoked_subjects``: users deactivated or signed out everywhere (decision 27), one
-  entry per client they may hold tokens of, named by the SHA-256 of
-  ``client_id ":" sub`` (the ``sub`` that client's tokens carry, pairwise or not), with
-  ``revoked_before``: every token of that client and subject whose ``iat`` is at or
-  before it is dead. Both inputs of the digest can be known to another tenant, so the
-  section is listed only to a confidential client of the tenant it concerns (HTTP
-  Basic), with that tenant's entries only. Kept, like the rest, in a key per entry for
-  the hub's own checks and, with Redis, a sorted set per tenant scored by
-  ``revoked_before`` (the embedded default: a dict per tenant in the cache), for an
+  entry per client they may hold tokens of, and users whose sign-in at a client the hub
+  ended (a reused code, a revoked or replayed refresh token: that client's entry only),
+  named by the SHA-256 of ``client_id ":" sub`` (the ``sub`` that client's tokens carry,
+  pairwise or not), with ``revoked_before``: every token of that client and subject
+  whose ``iat`` is at or before it is dead. Both inputs of the digest can be known to
+  another tenant, so the section is listed only to a confidential client of the tenant
+  it concerns (HTTP Basic), with that tenant's entries only. Kept, like the rest, in a
+  key per entry for the hub's own checks and, with Redis, a sorted set per tenant scored
+  by ``revoked_before`` (the embedded default: a dict per tenant in the cache), for an
   access token's lifetime (``exp``: when the entry leaves the list).
 """
 
@@ -30,8 +31,10 @@ import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from functools import partial
 
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
 from django.http import JsonResponse
 from django.utils import timezone
@@ -43,6 +46,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import Membership, User
 from accounts.oidc.claims import subject_for
+from accounts.oidc.jwt_tokens import FORMAT_JWT
 from harbourmaster.api.throttling import (
     failed_authentication_key,
     failed_authentication_note,
@@ -51,7 +55,7 @@ from harbourmaster.api.throttling import (
 )
 from harbourmaster.client_address import client_address_key
 from tenants.models import Client, Tenant
-from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY, client_cached
+from tenants.selectors import REVOKED_CLIENTS_CACHE_KEY, client_cached, tenant_effective_config
 
 LIST_KEY = "oauth-revoked-jtis"
 SUBJECTS_LIST_KEY = "oauth-revoked-subjects"
@@ -209,6 +213,18 @@ def jwt_subjects_revoke(*, digests: Mapping[int, Iterable[str]]) -> int:
         pipeline.expire(key, lifetime)  # a tenant whose users stop signing out leaves nothing behind
     pipeline.execute()
     return revoked_before
+
+
+def jwt_sign_in_revoke(*, client: Client, user: User) -> None:
+    """List ``user`` at ``client`` as revoked, after commit, where the client's tenant issues
+    JWT access tokens: the hub ended a sign-in there on its own account (a reused code, a
+    revoked or replayed refresh token; decision 27, amendment), and its JWT access tokens
+    would otherwise live on at resource servers. The hub keeps no ``jti``, so the entry
+    names the subject at that client: every token of it issued up to that second."""
+    if tenant_effective_config(tenant=client.tenant)["access_token_format"] != FORMAT_JWT:
+        return  # an opaque token dies with its row, at the hub, the only place it is checked
+    digest = subject_digest(client_id=client.client_id, subject=subject_for(user=user, tenant=client.tenant))
+    transaction.on_commit(partial(jwt_subjects_revoke, digests={client.tenant_id: [digest]}), robust=True)
 
 
 def _subjects_live(listed: dict[str, int]) -> dict[str, int]:

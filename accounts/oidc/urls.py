@@ -6,7 +6,6 @@ management pages, no device flow, no dynamic registration.
 """
 
 from django.urls import path
-from oauth2_provider import views as oauth2_views
 
 from accounts.oidc import cors, views
 from accounts.oidc.failure_budget import failure_budgeted
@@ -36,7 +35,7 @@ urlpatterns = [
     path("o/token/", machine_endpoint(views.TokenView, readable_by=cors.for_client_requests), name="token"),
     path(
         "o/revoke_token/",
-        machine_endpoint(oauth2_views.RevokeTokenView, readable_by=cors.for_client_requests),
+        machine_endpoint(views.RevokeTokenView, readable_by=cors.for_client_requests),
         name="revoke-token",
     ),
     path("o/introspect/", machine_endpoint(views.IntrospectTokenView), name="introspect"),
@@ -48,7 +47,7 @@ urlpatterns = [
     path(".well-known/jwks.json", views.JwksView.as_view(), name="jwks-info"),
     path(
         ".well-known/oauth-authorization-server",
-        oauth2_views.OAuthServerMetadataView.as_view(),
+        views.ServerMetadataView.as_view(),
         name="oauth-server-metadata",
     ),
 ]

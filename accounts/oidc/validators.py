@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 from django.db import router, transaction
-from django.db.models import Min
+from django.db.models import F, Min
 from django.utils import timezone
 from jwcrypto import jws
 from jwcrypto.common import JWException
@@ -22,6 +22,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import Membership
+from accounts.oidc.authorization_parameters import authorization_parameters_check
 from accounts.oidc.backchannel import client_session_record
 from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, subject_for, user_claims, user_claims_named
 from accounts.oidc.jwt_tokens import access_token_issued, access_token_verify, looks_like_jwt
@@ -42,7 +43,7 @@ from accounts.oidc.reuse_interval import (
     refresh_token_spent,
     refresh_token_successor,
 )
-from accounts.oidc.revocation_list import jwt_access_token_revoke, subject_token_revoked
+from accounts.oidc.revocation_list import jwt_access_token_revoke, jwt_sign_in_revoke, subject_token_revoked
 from accounts.oidc.rotation import (
     refresh_token_family_revoke,
     refresh_token_found,
@@ -132,6 +133,8 @@ class HubOAuth2Validator(OAuth2Validator):
         # The server routes only "code", but oauthlib hands it "code id_token" (hybrid) too.
         if response_type != "code":
             raise errors.UnsupportedResponseTypeError(request=request)
+        # Here, once the redirect URI is known: refusals go to the client, not to a page.
+        authorization_parameters_check(request)
         _decode_claims_parameter(request)
         return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
 
@@ -176,7 +179,7 @@ class HubOAuth2Validator(OAuth2Validator):
             return True
         # A second exchange of one code: whoever holds the first tokens may have stolen
         # the code, so those tokens go too (RFC 6749, 4.1.2).
-        get_refresh_token_model().revoke_family(_redeemed_family_of(request.claims))
+        _sign_in_revoke(_redeemed_family_of(request.claims), client=client, user=request.user)
         return False
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
@@ -187,7 +190,7 @@ class HubOAuth2Validator(OAuth2Validator):
         if grants.exclude(claims__contains=f'"{REDEEMED_KEY}"').update(claims=json.dumps(claims)):
             return
         # Another exchange of this code won the race: neither keeps its tokens.
-        get_refresh_token_model().revoke_family(family)
+        _sign_in_revoke(family, client=request.client, user=request.user)
         grant = grants.first()
         if grant is not None:
             get_refresh_token_model().revoke_family(_redeemed_family_of(json.loads(grant.claims or "{}")))
@@ -223,6 +226,7 @@ class HubOAuth2Validator(OAuth2Validator):
                     # Its successor was rotated or revoked meanwhile (two rotations back), or
                     # the sign-in holds as many live refresh tokens as it may.
                     refresh_token_family_revoke(request.refresh_token_instance)
+                    _replayed_sign_in_listed(request)
                     raise _SpentWhileSaving(request=request)
                 return None
             if self._rotates_in_one_statement(token, request):
@@ -295,6 +299,7 @@ class HubOAuth2Validator(OAuth2Validator):
 
     def _validate_refresh_token_by_the_toolkit(self, refresh_token, client, request, *args, **kwargs) -> bool:
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            _sign_in_listed_after_the_toolkits_reuse_detection(refresh_token)
             return False
         return self._may_still_refresh(request)
 
@@ -350,6 +355,7 @@ class HubOAuth2Validator(OAuth2Validator):
                 return
             if reuse_interval:
                 refresh_token_family_revoke(found.refresh_token)
+            _replayed_sign_in_listed(request)  # the rotation revoked the family, or the line above
             raise _SpentWhileSaving(request=request)
         request.issued_token_family = found.refresh_token.token_family
         request.refresh_token_instance = None  # spent, as the toolkit leaves it
@@ -554,14 +560,48 @@ def _sign_in_end_with_its_refresh_token(token: str, request) -> None:
     client_pk = getattr(request.client, "pk", None)
     if client_pk is None:
         return
-    family = (
+    revoked = (
         get_refresh_token_model()
         .objects.filter(token_checksum=token_checksum(token), application_id=client_pk)
-        .values_list("token_family", flat=True)
+        .select_related("user")
+        .only("token_family", "user")
         .first()
     )
-    if family is not None:
-        get_refresh_token_model().revoke_family(family)
+    if revoked is not None and revoked.token_family is not None:
+        _sign_in_revoke(revoked.token_family, client=request.client, user=revoked.user)
+
+
+def _sign_in_revoke(token_family, *, client, user) -> None:
+    """End a sign-in at the hub (its refresh tokens revoked, its access tokens deleted) and
+    at the resource servers that check JWT access tokens themselves: the hub keeps no
+    ``jti``, so the user is listed at that client, every token issued up to now (decision
+    27, amendment). Opaque tenants pay nothing more."""
+    get_refresh_token_model().revoke_family(token_family)
+    jwt_sign_in_revoke(client=client, user=user)
+
+
+def _replayed_sign_in_listed(request) -> None:
+    """A refresh token used again ended its sign-in (reuse detection, decisions 25 and 30):
+    its JWT access tokens go on the list too, as _sign_in_revoke does."""
+    if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
+        jwt_sign_in_revoke(client=request.client, user=request.user)
+
+
+def _sign_in_listed_after_the_toolkits_reuse_detection(refresh_token: str) -> None:
+    """The toolkit refused a refresh token; if it was spent or revoked, the toolkit revoked
+    its family (reuse protection), whichever client sent it: that family's user is listed at
+    the token's own client. Only refused refreshes pay this read."""
+    if not oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
+        return
+    refused = (  # the row the toolkit read: a live one first, else the last revoked
+        get_refresh_token_model()
+        .objects.filter(token_checksum=token_checksum(refresh_token))
+        .select_related("application__tenant", "user")
+        .order_by(F("revoked").desc(nulls_first=True))
+        .first()
+    )
+    if refused is not None and refused.revoked is not None and refused.token_family is not None:
+        jwt_sign_in_revoke(client=refused.application, user=refused.user)
 
 
 def _set_here(request, name: str):

@@ -5,6 +5,7 @@ import json
 import time
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
@@ -15,6 +16,7 @@ from django.views.generic import View
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.compat import login_not_required
 from oauth2_provider.exceptions import InvalidOIDCClientError, OAuthToolkitError
+from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.oidc import _load_id_token, _validate_claims
 from oauthlib.common import add_params_to_uri
@@ -22,6 +24,7 @@ from oauthlib.oauth2.rfc6749.errors import ConsentRequired, InvalidRequestError,
 
 from accounts.oidc.acr import ACR_VALUES_SUPPORTED
 from accounts.oidc.authentication import session_authentication
+from accounts.oidc.authorization_parameters import max_age_seconds
 from accounts.oidc.introspection import client_authenticated, introspection_for_client
 from accounts.oidc.step_up import acr_requirement_response
 from accounts.oidc.validators import client_credentials_of
@@ -38,6 +41,13 @@ def _no_store(response):
     # Tokens and personal data: never in a shared or browser cache (RFC 6749, 5.1).
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
+    return response
+
+
+def _errors_labelled(response):
+    # oauthlib's error bodies are JSON; the toolkit's HttpResponse says text/html.
+    if response.status_code >= 400:
+        response["Content-Type"] = "application/json"
     return response
 
 
@@ -86,6 +96,25 @@ class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
         return response
 
 
+class ServerMetadataView(oauth2_views.OAuthServerMetadataView):
+    """RFC 8414 metadata, corrected as DiscoveryView is where the toolkit's says otherwise.
+
+    Introspection answers only a client that proves a secret (IntrospectTokenView), so it
+    does not offer ``none``; answers come in the query only, and RFC 8414, 2 reads a missing
+    ``response_modes_supported`` as "query and fragment".
+    """
+
+    def get(self, request, *args, **kwargs):
+        document = json.loads(super().get(request, *args, **kwargs).content)
+        document.update(
+            introspection_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+            response_modes_supported=["query"],
+        )
+        response = JsonResponse(document)
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
+
 class JwksView(oauth2_views.JwksInfoView):
     """Every key a relying party may meet: the next one, the current one, recently retired ones."""
 
@@ -126,8 +155,7 @@ def _prompt(request) -> set[str]:
 
 
 def _max_age(request) -> int | None:
-    value = request.GET.get("max_age", "")
-    return int(value) if value.isascii() and value.isdigit() else None
+    return max_age_seconds(request.GET.get("max_age"))
 
 
 # The consent form's fields the toolkit's form_valid uses in place of the query's, when set.
@@ -357,11 +385,48 @@ class TokenView(oauth2_views.TokenView):
         # Nor the toolkit's ``app_authorized`` signal, which nothing here receives: sending
         # it costs a query per token, to read back the token just written.
         # oauthlib marks successful responses no-store; errors get it here too.
+        refusal = _token_request_refusal(request)
+        if refusal is not None:
+            return _no_store(JsonResponse({"error": "invalid_request", "error_description": refusal}, status=400))
         _url, headers, body, status = self.create_token_response(request)
         response = HttpResponse(content=body, status=status)
         for name, value in headers.items():
             response[name] = value
-        return _no_store(response)
+        return _no_store(_challenged_as_authenticated(request, response))
+
+
+# RFC 8707, 2: each ``resource`` names one resource. Any other parameter is sent once.
+REPEATABLE_TOKEN_PARAMETERS = frozenset({"resource"})
+
+
+def _token_request_refusal(request) -> str | None:
+    """Why a token request is an invalid_request before oauthlib reads it, or None.
+
+    oauthlib refuses a repeated grant_type or scope, but the toolkit hands it one value of
+    each parameter (RFC 6749, 3.2 forbids repeating any). And it answers a client named
+    twice, by HTTP Basic and in the body, with server_error.
+    """
+    if any(len(values) > 1 for name, values in request.POST.lists() if name not in REPEATABLE_TOKEN_PARAMETERS):
+        return "a parameter is sent more than once"
+    basic = client_credentials_of(request.META.get("HTTP_AUTHORIZATION"), None, None)
+    named = request.POST.get("client_id")
+    if basic is not None and named and named != basic[0]:
+        return "HTTP Basic and client_id name different clients"
+    return None
+
+
+def _challenged_as_authenticated(request, response):
+    """A client refused after HTTP Basic is challenged with Basic (RFC 6749, 5.2), not with
+    oauthlib's Bearer, the scheme of access tokens."""
+    scheme = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")[0]
+    if response.status_code == 401 and scheme.lower() == "basic":
+        response["WWW-Authenticate"] = 'Basic realm="harbourmaster"'
+    return response
+
+
+class RevokeTokenView(oauth2_views.RevokeTokenView):
+    def post(self, request, *args, **kwargs):
+        return _challenged_as_authenticated(request, super().post(request, *args, **kwargs))
 
 
 class UserInfoView(oauth2_views.UserInfoView):
@@ -373,13 +438,35 @@ class UserInfoView(oauth2_views.UserInfoView):
                 "error_description": "send the access token in the Authorization header",
             }
             return _no_store(JsonResponse(error, status=400))
-        return _no_store(super().get(request, *args, **kwargs))
+        return _no_store(_errors_labelled(super().get(request, *args, **kwargs)))
 
     def post(self, request, *args, **kwargs):
-        return _no_store(super().post(request, *args, **kwargs))
+        return _no_store(_errors_labelled(super().post(request, *args, **kwargs)))
 
 
 class LogoutView(NotFramed, oauth2_views.RPInitiatedLogoutView):
+    """RP-Initiated Logout 1.0: ends the hub session of this browser, and nothing else.
+
+    The toolkit's ``do_logout`` also deletes every token of the ID token's user (else the
+    session's) at every client of every tenant: for a stranger holding any ID token the
+    user's apps received, with no session and nobody asked, and for a signed-in user who
+    confirms someone else's hint. Here only Django's ``logout()`` runs, whose
+    ``user_logged_out`` tells the apps this session signed in to (back-channel logout,
+    decision 19 and its amendment); a request without a session ends nothing and is still
+    sent to the ``post_logout_redirect_uri`` the toolkit checked against the client.
+    Tokens are the apps' to revoke (RFC 7009), or a sign-out everywhere's to end (staff's).
+    """
+
+    def do_logout(self, application=None, post_logout_redirect_uri=None, state=None, token_user=None):
+        logout(self.request)
+        if not post_logout_redirect_uri:
+            return OAuth2ResponseRedirect(
+                self.request.build_absolute_uri("/"), oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES
+            )
+        if state:
+            post_logout_redirect_uri = add_params_to_uri(post_logout_redirect_uri, [("state", state)])
+        return OAuth2ResponseRedirect(post_logout_redirect_uri, application.get_allowed_schemes())
+
     def get_request_application(self, id_token, client_id):
         # The toolkit lets an unknown client_id escape as a 500.
         try:

@@ -10,9 +10,14 @@ and suspension write over those entries (tenants.selectors), so they apply at on
 token issued before its client's last disable stays dead after an enable, by the moment
 the cached client carries (``Client.tokens_revoked_before``). The same round trip counts the call against its rate limits only if it will be served
 (harbourmaster.api.throttling): a revoked token replayed spends no tenant's budget.
+
+A token asked for other resources (RFC 8707 ``resource``) is theirs, not the hub's: a JWT
+says so in ``aud``, an opaque token's cache entry carries its resources, so neither costs
+more than the round trip above.
 """
 
 from django.core.cache import cache
+from django.http import HttpRequest
 from oauth2_provider.settings import oauth2_settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -101,28 +106,38 @@ class ClientTokenAuthentication(BaseAuthentication):
         if raw_token is not None and looks_like_jwt(raw_token):
             caller = self._jwt_caller(raw_token, failures_key, oauth2_settings.oidc_issuer(request._request))
         else:
-            caller = self._caller(raw_token, failures_key)
+            caller = self._caller(raw_token, failures_key, request._request)
         if caller is None:
             failed_authentication_note(address)
             raise InvalidToken()
         return (None, caller)
 
-    def _caller(self, raw_token: str | None, failures_key: str) -> "ApiCaller | None":
+    def _caller(self, raw_token: str | None, failures_key: str, request: HttpRequest) -> "ApiCaller | None":
         checksum = access_token_checksum(raw_token) if raw_token else ""
         token_key = access_token_cache_key(checksum)
         known_client = client_of_token_known(checksum)
         keys = [failures_key, token_key] + ([client_cache_key(known_client)] if known_client else [])
         found, counted = _read(keys, failures_key, known_client, live_key=token_key)
-        return _served(self._token_caller(raw_token, checksum, found, counted, known_client), counted)
+        return _served(self._token_caller(raw_token, checksum, found, counted, known_client, request), counted)
 
     def _token_caller(
-        self, raw_token: str | None, checksum: str, found: dict, counted: Counted | None, known_client: str | None
+        self,
+        raw_token: str | None,
+        checksum: str,
+        found: dict,
+        counted: Counted | None,
+        known_client: str | None,
+        request: HttpRequest,
     ) -> "ApiCaller | None":
         if raw_token is None:
             return None
         token_key = access_token_cache_key(checksum)
         token = access_token_from_cache_entry(checksum=checksum, entry=found.get(token_key))
         if token is None or token.expired or token.user_id is not None:
+            return None
+        # Asked for other resources (RFC 8707): theirs, as a JWT's aud would say. The
+        # issuer is worked out only for such a token.
+        if token.resource and not token.is_for(oauth2_settings.oidc_issuer(request)):
             return None
         client_of_token_remember(checksum, token.client_id)
         client_key = client_cache_key(token.client_id)

@@ -20,7 +20,7 @@ def portal(world, make_client):
     return client
 
 
-def test_rp_initiated_logout_ends_the_session_and_the_tokens(provider, world, portal, sign_in, browser):
+def test_rp_initiated_logout_ends_the_browsers_hub_session(provider, world, portal, sign_in, browser):
     signed_in = sign_in(portal, world.alice)
     session = browser(world.alice)
     params = {"id_token_hint": signed_in.token["id_token"], "post_logout_redirect_uri": LOGGED_OUT, "state": "s-1"}
@@ -36,8 +36,10 @@ def test_rp_initiated_logout_ends_the_session_and_the_tokens(provider, world, po
     assert done.status_code == 302
     assert done.headers["Location"].startswith(LOGGED_OUT)
     assert query_of(done.headers["Location"]) == {"state": "s-1"}
-    assert not get_access_token_model().objects.filter(user=world.alice).exists()
-    # The browser session is gone too: authorizing again asks for a sign-in.
+    # The hub session ends, nothing else (decision 19): the app revokes its own tokens, and
+    # the user's sign-ins elsewhere stay.
+    assert get_access_token_model().objects.filter(user=world.alice).exists()
+    # The browser session is gone: authorizing again asks for a sign-in.
     again = session.get(provider.endpoint("authorization_endpoint"), allow_redirects=False, timeout=10)
     assert again.status_code == 302 and "/accounts/login/" in again.headers["Location"]
 
