@@ -183,8 +183,9 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
     external_id = models.CharField(max_length=200, null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
-    # The tenant brought the account: it was made for this membership (a push, an import, a
-    # sign-up or a guest at the tenant). Its word about the user goes further (decision 35).
+    # The tenant's systems made the account for this membership (a push, an import, a
+    # consent-cookie guest; not a person's sign-up at its pages). Its word about the user
+    # goes further (decision 35).
     created_account = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)

@@ -3,10 +3,13 @@ import hmac
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from tenants.config import effective_config
@@ -312,3 +315,10 @@ def clients_by_allowed_origin_forget() -> None:
     """For the services that store origins: a preflight from a new one finds its clients at once."""
     cache.delete(CLIENTS_BY_ORIGIN_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(CLIENTS_BY_ORIGIN_CACHE_KEY))
+
+
+def client_previous_secrets_expire_at(*, client: Client) -> datetime:
+    """When the first previous secret still working stops (now if none does). A rotation only
+    shortens overlaps, so an earlier rotation's shorter one stands."""
+    live = ClientSecret.objects.filter(client=client, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    return live.aggregate(first=Min("expires_at"))["first"] or timezone.now()

@@ -352,7 +352,7 @@ class ClientInUse(Exception):
 @transaction.atomic
 def client_delete(*, actor: Actor, client: Client) -> None:
     """Delete a client that nothing records; one that records name can only be disabled."""
-    _client_tokens_revoke(client)
+    _client_tokens_end(client)
     _forget_client(client)
     try:
         with transaction.atomic():
@@ -390,13 +390,6 @@ def client_secret_revoke(*, actor: Actor, secret: ClientSecret) -> ClientSecret:
         secret.save(update_fields=["revoked_at"])
     client_cache_forget(client_ids=[Client.objects.values_list("client_id", flat=True).get(pk=secret.client_id)])
     return secret
-
-
-def _client_tokens_revoke(client: Client) -> None:
-    now = timezone.now()
-    get_refresh_token_model().objects.filter(application=client, revoked__isnull=True).update(revoked=now)
-    get_access_token_model().objects.filter(application=client).delete()
-    get_grant_model().objects.filter(application=client).delete()
 
 
 @transaction.atomic

@@ -45,7 +45,8 @@ def codes_tenant(make_tenant, make_client):
 @pytest.fixture
 def mallory(codes_tenant, sms_outbox):
     """A pushed account, address verified by the tenant (no allauth row for it), signed in by
-    SMS code in ``mallory.browser``."""
+    SMS code in ``mallory.browser``. That first sign-in proves the phone only: the address
+    the tenant called verified is a claim from then on (decision 35)."""
     tenant, next_url = codes_tenant
     user, _created, _changed = user_push(
         actor=SYSTEM,
@@ -61,6 +62,8 @@ def mallory(codes_tenant, sms_outbox):
     request_code(user.browser, next_url, channel="sms", phone="+4915123456789")
     enter_code(user.browser, next_url, last_code(texts(sms_outbox)[-1]))
     assert signed_in_user(user.browser) == user
+    user.refresh_from_db()
+    assert (user.email, user.email_verified, user.phone_number_verified) == ("mallory@example.org", False, True)
     return user
 
 
@@ -85,7 +88,7 @@ def test_an_address_made_primary_without_proof_is_neither_verified_nor_a_way_int
 
     assert email_claims(mallory, tenant) == {"email": "victim@example.org", "email_verified": False}
     told = Event.all_tenants.filter(tenant=tenant, type="user.updated", subject=str(mallory.uuid)).order_by("pk").last()
-    assert told.payload["changed"] == ["email", "email_verified"]
+    assert told.payload["changed"] == ["email"]  # the flag was a claim's already
 
     victim = victim_signs_in_by_code(next_url)
     assert victim.is_authenticated and victim != mallory
@@ -149,4 +152,4 @@ def test_a_pushed_account_confirming_an_address_allauth_makes_primary_tells_the_
 
     assert email_claims(mallory, tenant) == {"email": "mallory.new@example.org", "email_verified": True}
     told = Event.all_tenants.filter(tenant=tenant, type="user.updated", subject=str(mallory.uuid)).order_by("pk").last()
-    assert told.payload["changed"] == ["email"]
+    assert told.payload["changed"] == ["email", "email_verified"]

@@ -97,10 +97,15 @@ def _confirmation_ask_on_commit(*, consent: Consent, user: User, hub_url: str) -
 
     def ask() -> None:
         asked = f"consent-confirmation:{user.pk}:{consent.purpose_id}:{version}"
-        if cache.add(asked, 1, LINK_MAX_AGE.total_seconds()) and _recipient_budget_spend(user):
-            _confirmation_send(consent=consent, user=user, version=version, channel=channel, hub_url=hub_url)
+        if not cache.add(asked, 1, LINK_MAX_AGE.total_seconds()):
+            return  # asked already
+        if not _recipient_budget_spend(user):
+            cache.delete(asked)  # not asked: the tenant's next word may ask, another day
+            return
+        _confirmation_send(consent=consent, user=user, version=version, channel=channel, hub_url=hub_url)
 
-    transaction.on_commit(ask)
+    # Robust: the consent is committed whatever becomes of the question (logged, not a 500).
+    transaction.on_commit(ask, robust=True)
 
 
 def _recipient_budget_spend(user: User) -> bool:
@@ -153,6 +158,7 @@ class Confirmation:
     statement: PurposeVersion
     channel: str
     consent: Consent | None
+    answered: str | None = None  # "confirm" or "decline" once this request's answer was taken
 
     @property
     def waiting(self) -> bool:
@@ -193,11 +199,13 @@ def confirmation_answer(
     *, confirmation: Confirmation, accept: bool, ip_address: str | None, user_agent: str
 ) -> Confirmation:
     """The user's yes (the consent is granted, by them) or no (withdrawn), if the consent
-    still waits for this statement; anything else changes nothing. Returns it as it now is."""
+    still waits for this statement; anything else changes nothing. Returns it as it now is,
+    ``answered`` set if this answer was the one taken."""
     consent = Consent.all_tenants.select_for_update().filter(pk=getattr(confirmation.consent, "pk", None)).first()
     confirmation.consent = consent
     if not confirmation.waiting:
         return confirmation
+    confirmation.answered = "confirm" if accept else "decline"
     common = {
         "actor": Actor.user(confirmation.user),
         "user": confirmation.user,

@@ -30,14 +30,13 @@ def consent_confirm(request: HttpRequest, token: str) -> HttpResponse:
         limited = ratelimit.consume_or_429(request, action=RATE_LIMIT_ACTION)
         if limited is not None:
             return limited
-        waiting = confirmation.waiting
         confirmation = confirmation_answer(
             confirmation=confirmation,
             accept=answer == "confirm",
             ip_address=client_address(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
-        return _page(request, confirmation, answered=answer if waiting else None)
+        return _page(request, confirmation, answered=confirmation.answered)
     return _page(request, confirmation)
 
 

@@ -6,11 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from accounts.oidc.claims import subject_for
-from accounts.oidc.jwt_tokens import access_token_issued
+from accounts.oidc.jwt_tokens import access_token_issued, access_token_revoked_with_client
 from accounts.oidc.revocation_list import subject_token_revoked
-from tenants.models import Client, Tenant
+from tenants.models import Tenant
 from tenants.selectors import (
-    CachedAccessToken,
     access_token_cache_key,
     access_token_checksum,
     access_token_with_client,
@@ -62,7 +61,7 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         or owner is None
         or owner.client.tenant_id != tenant.pk
         or owner.client.is_disabled
-        or _issued_before_a_disable(token, found, owner.client)
+        or access_token_revoked_with_client(token, client=owner.client, created=found.issued)
     ):
         return INACTIVE
     answer = {
@@ -85,11 +84,3 @@ def access_token_introspect(*, token: str, tenant: Tenant, found: dict | None = 
         ):
             return INACTIVE
     return answer
-
-
-def _issued_before_a_disable(token: str, found: CachedAccessToken, client: Client) -> bool:
-    """Dead with a disable of its client, also once the client is enabled again; by the
-    token's ``iat`` as resource servers compare it (read only for a client ever disabled)."""
-    if client.tokens_revoked_before is None:
-        return False
-    return client.token_revoked(issued=access_token_issued(token, created=found.issued))

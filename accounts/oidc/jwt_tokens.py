@@ -196,6 +196,15 @@ def access_token_issued(token: str, *, created: float) -> int:
     return int(created) if issued is None else issued
 
 
+def access_token_revoked_with_client(token: str, *, client, created: float) -> bool:
+    """Whether the token predates the last disable of its client (``tokens_revoked_before``,
+    as the revocation list tells resource servers), also once the client is enabled again.
+    A JWT's ``iat`` is read only for a client ever disabled."""
+    if client.tokens_revoked_before is None:
+        return False
+    return client.token_revoked(issued=access_token_issued(token, created=created))
+
+
 def access_token_issued_at(token: str) -> int | None:
     """The ``iat`` of a JWT access token already found among the hub's own by its checksum
     (so genuine: its signature is not checked again); None if it has none."""

@@ -25,7 +25,12 @@ from accounts.models import Membership
 from accounts.oidc.authorization_parameters import authorization_parameters_check
 from accounts.oidc.backchannel import client_session_record
 from accounts.oidc.claims import SUPPORTED_CLAIMS, session_id_for, subject_for, user_claims, user_claims_named
-from accounts.oidc.jwt_tokens import access_token_issued, access_token_verify, looks_like_jwt
+from accounts.oidc.jwt_tokens import (
+    access_token_issued,
+    access_token_revoked_with_client,
+    access_token_verify,
+    looks_like_jwt,
+)
 from accounts.oidc.machine_tokens import client_token_save
 from accounts.oidc.requested_claims import (
     ClaimsRequest,
@@ -366,7 +371,12 @@ class HubOAuth2Validator(OAuth2Validator):
         if request.client is not None and not request.client.tenant.is_active:
             request.oauth2_error = OrderedDict([("error", "invalid_token")])
             return False
-        if request.client is not None and _revoked_with_its_client(token, request):
+        client = request.client
+        if (
+            client is not None
+            and client.tokens_revoked_before is not None  # only then is the token's row read
+            and access_token_revoked_with_client(token, client=client, created=request.access_token.created.timestamp())
+        ):
             # Issued before a disable of its client, which was enabled since (decision 27).
             request.oauth2_error = OrderedDict([("error", "invalid_token")])
             return False
@@ -445,16 +455,6 @@ def _code_written_before_a_disable(code: str, client) -> bool:
         return False
     written = get_grant_model().objects.filter(code=code, application=client).values_list("created", flat=True)
     return any(client.token_revoked(issued=created.timestamp()) for created in written)
-
-
-def _revoked_with_its_client(token: str, request) -> bool:
-    """Whether the token predates the last disable of its client, as the revocation list
-    tells resource servers (a token written while the disable committed survives its rows)."""
-    if request.client.tokens_revoked_before is None:
-        return False
-    return request.client.token_revoked(
-        issued=access_token_issued(token, created=request.access_token.created.timestamp())
-    )
 
 
 def _revoked_with_its_subject(token: str, request) -> bool:

@@ -1,8 +1,7 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -17,7 +16,7 @@ from tenants.api import serializers as s
 from tenants.config import TenantConfigInvalid
 from tenants.models import Client, ClientSecret, Tenant, TenantConfigRevision
 from tenants.scopes import PLATFORM_SCOPE
-from tenants.selectors import tenant_effective_config
+from tenants.selectors import client_previous_secrets_expire_at, tenant_effective_config
 
 ADMIN = {"tenant:admin"}
 # What users grant to sign-in apps, not API powers: any tenant admin may hand them out.
@@ -130,13 +129,6 @@ class ClientBeyondYourScopes(PermissionDenied):
     default_code = "client_beyond_your_scopes"
 
 
-def _previous_secrets_expire_at(client: Client) -> datetime:
-    """When the first previous secret still working stops (now if none does). A rotation only
-    shortens overlaps, so an earlier rotation's shorter one stands."""
-    live = ClientSecret.objects.filter(client=client, revoked_at__isnull=True, expires_at__gt=timezone.now())
-    return live.aggregate(first=Min("expires_at"))["first"] or timezone.now()
-
-
 class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The tenant's OAuth clients and their secrets. Secrets are shown once, when issued."""
 
@@ -212,7 +204,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         overlap = timedelta(seconds=_valid(s.RotateSerializer, request.data)["overlap_seconds"])
         overlap_until = timezone.now() + overlap if overlap else None
         secret = services.client_secret_rotate(actor=self.actor, client=client, overlap_until=overlap_until)
-        body = {"client_secret": secret, "previous_secrets_expire_at": _previous_secrets_expire_at(client)}
+        body = {"client_secret": secret, "previous_secrets_expire_at": client_previous_secrets_expire_at(client=client)}
         return Response(s.RotatedSecretSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.ClientSerializer)

