@@ -140,14 +140,18 @@ def _profile_change_announce(*, actor: Actor, user: User, changed: list[str]) ->
     """One ``user.updated`` to every tenant that knows the user, if anything changed. The
     payload names fields, not values: tenants read values through the API, where consent
     and purpose decide what each may see."""
-    if not changed:
-        return
+    if changed:
+        _related_tenants_tell(actor=actor, user=user, type="user.updated", changed=sorted(changed))
+
+
+def _related_tenants_tell(*, actor: Actor, user: User, type: str, **payload) -> None:
+    """One event of ``type`` about ``user`` to every tenant that knows them."""
     events_record(
         actor=actor,
         tenants=tenants_related_to_user(user=user),
-        type="user.updated",
+        type=type,
         subject=str(user.uuid),
-        payload={"user": str(user.uuid), "changed": sorted(changed)},
+        payload={"user": str(user.uuid), **payload},
     )
 
 
@@ -356,7 +360,8 @@ def user_deactivate(*, actor: Actor, user: User, issuer: str | None = None) -> U
     # Its tokens end too, so that reactivating the account (after a compromise, say) does
     # not bring back the sign-ins of before: only new sign-ins count then.
     _user_sign_ins_end(actor=actor, user=user, issuer=issuer, what="deactivated")
-    _access_change_announce(actor=actor, user=user, type="user.deactivated")
+    # Every tenant that knows the user hears it: a deactivated user is in no export or lookup.
+    _related_tenants_tell(actor=actor, user=user, type="user.deactivated")
     return user
 
 
@@ -367,20 +372,8 @@ def user_reactivate(*, actor: Actor, user: User) -> User:
         return user
     user.is_active = True
     user.save(update_fields=["is_active", "updated_at"])
-    _access_change_announce(actor=actor, user=user, type="user.reactivated")
+    _related_tenants_tell(actor=actor, user=user, type="user.reactivated")
     return user
-
-
-def _access_change_announce(*, actor: Actor, user: User, type: str) -> None:
-    """Every tenant that knows the user hears it: a deactivated user is in no export or
-    lookup, and their tenants stop serving them too."""
-    events_record(
-        actor=actor,
-        tenants=tenants_related_to_user(user=user),
-        type=type,
-        subject=str(user.uuid),
-        payload={"user": str(user.uuid)},
-    )
 
 
 def _user_sign_ins_end(*, actor: Actor, user: User, issuer: str | None, what: str) -> None:
