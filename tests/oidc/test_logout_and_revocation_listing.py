@@ -9,26 +9,17 @@ import time
 import pytest
 import requests
 
+from . import test_logout
 from .conftest import pkce_pair, query_of, relying_party
 from .test_code_reuse import exchange
 from .test_jwt_subject_revocation import after_second, jwt_tenants, resource_server_accepts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-__all__ = ["jwt_tenants"]  # a fixture, used by name
+__all__ = ["jwt_tenants", "portal"]  # fixtures, used by name
+LOGGED_OUT = test_logout.LOGGED_OUT
 
-LOGGED_OUT = "https://portal.acme.example/logged-out"
-
-
-@pytest.fixture
-def portal(world, make_client):
-    client, _ = make_client(
-        world.acme.tenant,
-        public=True,
-        redirect_uris=["https://portal.acme.example/callback"],
-        post_logout_redirect_uris=[LOGGED_OUT],
-    )
-    return client
+portal = test_logout.portal  # Acme's portal app, with its logged-out page registered
 
 
 def userinfo_status(provider, access_token: str) -> int:
