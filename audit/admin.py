@@ -6,6 +6,7 @@ of ids (docs/decisions/0009).
 """
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext
@@ -76,7 +77,12 @@ class AccessRecordSubjectAdmin(
         return obj.record.occurred_at
 
 
-BlockUserIdFilter = input_filter("user_ids__contains", gettext_lazy("user id"), "user", cast=lambda value: [int(value)])
+def _user_ids(value: str) -> list[int]:
+    """The id typed in, as a list to look for; one no user can have (beyond bigint) does not cast."""
+    return [get_user_model()._meta.pk.clean(value, None)]
+
+
+BlockUserIdFilter = input_filter("user_ids__contains", gettext_lazy("user id"), "user", cast=_user_ids)
 
 
 @admin.register(AccessRecordSubjectBlock)

@@ -11,6 +11,7 @@ from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import connections
 from django.http import HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
@@ -84,7 +85,8 @@ class InputFilter(admin.SimpleListFilter):
     """A filter typed into a box, for columns with too many values to list (user ids, request ids).
 
     Subclasses set ``title``, ``parameter_name``, ``lookup`` (the ORM lookup the value goes to)
-    and optionally ``cast``; a value that does not cast matches nothing.
+    and optionally ``cast``; a value that does not cast matches nothing, and so does one holding
+    a NUL character, which no PostgreSQL text can.
     """
 
     template = "admin/harbourmaster/input_filter.html"
@@ -103,6 +105,7 @@ class InputFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         try:
+            ProhibitNullCharactersValidator()(value)
             return queryset.filter(**{self.lookup: self.cast(value)})
         except (ValueError, ValidationError):
             return queryset.none()

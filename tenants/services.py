@@ -122,7 +122,9 @@ class TenantDeleted(Exception):
 
 
 def _tenant_set_status(tenant: Tenant, status: str) -> Tenant:
-    if tenant.status == Tenant.Status.DELETED:
+    # The row as it is now, locked: the caller's copy may predate someone else's delete.
+    stored = Tenant.objects.select_for_update().only("status").get(pk=tenant.pk).status
+    if stored == Tenant.Status.DELETED:
         raise TenantDeleted(f"tenant {tenant.slug} is deleted")
     tenant.status = status
     tenant.save(update_fields=["status", "updated_at"])

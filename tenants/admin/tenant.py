@@ -3,7 +3,7 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -20,6 +20,7 @@ from tenants.models import Tenant, TenantConfigRevision
 from tenants.selectors import tenant_effective_config
 from tenants.services import (
     ConfigVersionConflict,
+    TenantDeleted,
     tenant_activate,
     tenant_config_update,
     tenant_create,
@@ -86,6 +87,12 @@ class TenantChangeForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expected_version"].initial = self.instance.config_version
+        # Deleting is for good (its clients are disabled): not one choice among statuses here.
+        # (A view-only page, a deleted tenant's, shows the status without a field.)
+        if "status" in self.fields:
+            self.fields["status"].choices = [
+                (value, label) for value, label in self.fields["status"].choices if value != Tenant.Status.DELETED
+            ]
         # Each form has its own copy of the field: the stored config is this tenant's.
         self.fields["config"].stored = self.instance.config
 
@@ -140,6 +147,12 @@ class TenantAdmin(ServiceFormsMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
 
+    def has_change_permission(self, request, obj=None):
+        # A deleted tenant is shown, never changed (as the operator API answers 409).
+        if obj is not None and obj.status == Tenant.Status.DELETED:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -161,7 +174,11 @@ class TenantAdmin(ServiceFormsMixin, admin.ModelAdmin):
             tenant_update(actor=actor, tenant=tenant, **details)
         if "status" in changed:
             change_status = tenant_suspend if data["status"] == Tenant.Status.SUSPENDED else tenant_activate
-            change_status(actor=actor, tenant=tenant)
+            try:
+                change_status(actor=actor, tenant=tenant)
+            except TenantDeleted:
+                # Deleted since the page was opened.
+                raise ValidationError(_("This tenant is deleted; a deleted tenant stays deleted.")) from None
         if "config" in changed:
             try:
                 tenant_config_update(
@@ -203,11 +220,20 @@ class TenantAdmin(ServiceFormsMixin, admin.ModelAdmin):
         self._set_status(request, queryset, tenant_activate, _("Activated"))
 
     def _set_status(self, request, queryset, service, verb):
-        tenants = list(queryset)
-        for tenant in tenants:
-            service(actor=staff_actor(request), tenant=tenant)
+        changed, deleted = [], []
+        for tenant in queryset:
+            try:
+                service(actor=staff_actor(request), tenant=tenant)
+            except TenantDeleted:
+                deleted.append(tenant.slug)
+                continue
             self.log_change(request, tenant, verb)
-        self.message_user(request, f"{verb}: {', '.join(tenant.slug for tenant in tenants)}")
+            changed.append(tenant.slug)
+        if changed:
+            self.message_user(request, f"{verb}: {', '.join(changed)}")
+        if deleted:
+            refused = _("Not changed, deleted tenants stay deleted: %s") % ", ".join(deleted)
+            self.message_user(request, refused, messages.ERROR)
 
 
 @admin.register(TenantConfigRevision)

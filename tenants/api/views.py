@@ -1,3 +1,4 @@
+from contextlib import suppress
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -274,10 +275,14 @@ class OperatorTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
             raise InvalidInput([{"path": "/status", "message": "delete a tenant with DELETE"}])
         if data:
             services.tenant_update(actor=self.actor, tenant=tenant, **data)
-        if new_status == Tenant.Status.SUSPENDED:
-            services.tenant_suspend(actor=self.actor, tenant=tenant)
-        elif new_status == Tenant.Status.ACTIVE:
-            services.tenant_activate(actor=self.actor, tenant=tenant)
+        try:
+            if new_status == Tenant.Status.SUSPENDED:
+                services.tenant_suspend(actor=self.actor, tenant=tenant)
+            elif new_status == Tenant.Status.ACTIVE:
+                services.tenant_activate(actor=self.actor, tenant=tenant)
+        except services.TenantDeleted:
+            # Deleted by someone else since it was read above.
+            raise Conflict("This tenant is deleted and cannot be changed.") from None
         return Response(s.TenantSerializer(tenant).data)
 
     @extend_schema(responses={204: None})
@@ -286,6 +291,8 @@ class OperatorTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         tenant = self.get_object()
         if tenant.pk == self.caller.tenant.pk:
             raise Conflict("Operators cannot delete their own tenant.")
-        if tenant.status != Tenant.Status.DELETED:
-            services.tenant_delete(actor=self.actor, tenant=tenant)
+        # Deleted by someone else since it was read: done either way.
+        with suppress(services.TenantDeleted):
+            if tenant.status != Tenant.Status.DELETED:
+                services.tenant_delete(actor=self.actor, tenant=tenant)
         return Response(status=status.HTTP_204_NO_CONTENT)
