@@ -32,6 +32,7 @@ from accounts.services import (
     user_register,
     user_sign_out_everywhere,
 )
+from accounts.signin.email_admin import email_address_admin_register
 from accounts.signin.social_admin import social_app_admin_register
 from audit.selectors import access_records_for_user
 from consents.models import Consent
@@ -45,10 +46,13 @@ from harbourmaster.admin import (
     input_filter,
     staff_actor,
 )
+from tenants.admin.tokens import refresh_token_admin_register
 from tenants.models import Tenant
 
 # Django's own sign-in and permission flags: no tenant hears of them, so no service owns them.
 ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
+# Whoever may set these can make themselves a superuser: only superusers see them editable.
+SUPERUSER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
 UserIdFilter = input_filter("user_id", gettext_lazy("user id"), "user", cast=int)
 
@@ -63,7 +67,7 @@ def user_search_condition(term: str) -> Q:
         return Q(uuid=uuid.UUID(term))
     except ValueError:
         pass
-    if term.isdigit():
+    if term.isascii() and term.isdigit():  # "²" is a digit to isdigit(), not to int()
         return Q(pk=int(term))
     capitalised = term[:1].upper() + term[1:]
     return Q(family_name__startswith=term) | Q(family_name__startswith=capitalised)
@@ -200,6 +204,19 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
         (gettext_lazy("Password"), {"fields": ("usable_password", "password1", "password2")}),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.has_perm("audit.view_accessrecord"):
+            return fieldsets
+        # Who read a user's data is the audit's to show, behind its own permission.
+        return [(name, options) for name, options in fieldsets if "data_access" not in options["fields"]]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or request.user.is_superuser:
+            return readonly
+        return (*readonly, *SUPERUSER_FIELDS)
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
@@ -269,12 +286,16 @@ class UserAdmin(ServiceFormsMixin, LargeTableAdminMixin, DjangoUserAdmin):
             ),
         )
         every = reverse("admin:audit_accessrecordsubject_changelist") + f"?user={obj.pk}"
+        # Streams name their users in blocks of ids, a list of their own (docs/decisions/0023).
+        streams = reverse("admin:audit_accessrecordsubjectblock_changelist") + f"?user={obj.pk}"
         consents = reverse("admin:consents_consentrecord_changelist") + f"?user={obj.pk}"
         return format_html(
-            '<table>{}</table><p><a href="{}">{}</a> · <a href="{}">{}</a></p>',
+            '<table>{}</table><p><a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a></p>',
             rows or format_html("<tr><td>{}</td></tr>", _("No tenant has read this user's data.")),
             every,
-            _("Every read of this user's data"),
+            _("Every page and lookup of this user's data"),
+            streams,
+            _("Every stream that sent it"),
             consents,
             _("Consent records"),
         )
@@ -349,6 +370,9 @@ class MembershipAdmin(
 
 # allauth's SocialApp admin, with the provider secret write-only.
 social_app_admin_register()
+# allauth's and the toolkit's actions that verify an address or revoke a token, behind a permission.
+email_address_admin_register()
+refresh_token_admin_register()
 # The hub keeps no provider tokens (SOCIALACCOUNT_STORE_TOKENS = False): nothing to show.
 admin.site.unregister(SocialToken)
 admin.site.unregister(Authenticator)

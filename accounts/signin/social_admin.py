@@ -1,8 +1,9 @@
 """allauth's SocialApp admin, with a secret that is written but never shown back.
 
 allauth registers SocialApp with its secret in a plain text field. Here the field is a
-password input that renders empty; leaving it empty keeps the stored secret. Registered
-from ``accounts.admin`` (``social_app_admin_register()``).
+password input that renders empty; leaving it empty keeps the stored secret. Staff who may
+only view an app get no secret field at all: Django's read-only page would print its value.
+Registered from ``accounts.admin`` (``social_app_admin_register()``).
 """
 
 from allauth.socialaccount.admin import SocialAppAdmin, SocialAppForm
@@ -36,6 +37,12 @@ class HubSocialAppForm(SocialAppForm):
 class HubSocialAppAdmin(SocialAppAdmin):
     form = HubSocialAppForm
     list_display = ("name", "provider", "provider_id", "client_id")
+
+    def get_exclude(self, request, obj=None):
+        exclude = tuple(super().get_exclude(request, obj) or ())
+        if obj is not None and not self.has_change_permission(request, obj):
+            exclude += ("secret",)
+        return exclude
 
 
 def social_app_admin_register(site: admin.AdminSite = admin.site) -> None:
