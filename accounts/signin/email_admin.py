@@ -7,15 +7,12 @@ addresses must not verify one; and where the address is the user's email, the hu
 the user confirms it. Registered from ``accounts.admin`` (``email_address_admin_register()``).
 """
 
-from allauth.account import signals
 from allauth.account.admin import EmailAddressAdmin
 from allauth.account.models import EmailAddress
 from django.contrib import admin, messages
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import normalize_email
-from accounts.services import user_email_follow
+from accounts.signin.services import signin_address_verify
 from harbourmaster.admin import staff_actor
 
 
@@ -31,24 +28,12 @@ class HubEmailAddressAdmin(EmailAddressAdmin):
     @admin.action(description=_("Mark selected email addresses as verified"), permissions=["change"])
     def make_verified(self, request, queryset) -> None:
         for address in queryset.filter(verified=False).select_related("user"):
-            if email_address_verify(request=request, address=address):
+            if signin_address_verify(actor=staff_actor(request), address=address, request=request):
                 self.message_user(request, _("Marked {email} as verified.").format(email=address.email))
             else:
                 self.message_user(
                     request, _("Failed to mark {email} as verified.").format(email=address.email), messages.ERROR
                 )
-
-
-@transaction.atomic
-def email_address_verify(*, request, address: EmailAddress) -> bool:
-    """allauth's verification, then the user's ``email_verified`` if the address is their email."""
-    if not address.set_verified():
-        return False
-    user = address.user
-    if normalize_email(address.email) == user.email:
-        user_email_follow(actor=staff_actor(request), user=user, verified=True, previous_email=user.email)
-    signals.email_confirmed.send(sender=EmailAddress, request=request, email_address=address)
-    return True
 
 
 def email_address_admin_register(site: admin.AdminSite = admin.site) -> None:

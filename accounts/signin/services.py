@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from allauth.account.signals import email_confirmed
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.admin.models import LogEntry
@@ -271,6 +272,19 @@ def signin_email_follow(*, user: User, previous_email: str | None) -> None:
     it was, None if allauth did not say."""
     verified = EmailAddress.objects.filter(user=user, email__iexact=user.email or "", verified=True).exists()
     user_email_follow(actor=Actor.user(user), user=user, verified=verified, previous_email=previous_email)
+
+
+@transaction.atomic
+def signin_address_verify(*, actor: Actor, address: EmailAddress, request=None) -> bool:
+    """Staff verify an address (allauth's row); where it is the user's email, ``email_verified``
+    follows it and the user's tenants hear of it, as when the user confirms it by the link."""
+    if not address.set_verified():
+        return False
+    user = address.user
+    if normalize_email(address.email) == user.email:
+        user_email_follow(actor=actor, user=user, verified=True, previous_email=user.email)
+    email_confirmed.send(sender=EmailAddress, request=request, email_address=address)
+    return True
 
 
 def signin_phone_set(*, user: User, phone: str, verified: bool) -> None:
