@@ -3,26 +3,20 @@ error page."""
 
 import pytest
 from django.db import connection
-from django.urls import reverse
 
 from accounts.models import User
 from audit.models import AccessRecord, AccessRecordSubjectBlock
 from audit.services import access_record, access_record_for_query
 from events.models import Event
+from tests import test_admin
+from tests.test_admin import url
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="streams are recorded as blocks on PostgreSQL only"
 )
 
 
-def url(model, view: str) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}")
-
-
-@pytest.fixture
-def staff(client, world):
-    client.force_login(world.staff)
-    return client
+staff = test_admin.staff  # the standing world's superuser, signed in
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from accounts.models import User
 from audit.models import AccessRecord, AccessRecordSubject, AccessRecordSubjectBlock
 from audit.services import access_record, access_record_for_query
 from events.models import Event
-from tests.test_admin import resubmit
+from tests import test_admin
+from tests.test_admin import resubmit, url
 
 PROVIDER_SECRET = "provider-secret-" + "s" * 24
 ACCESS_TOKEN = "at-" + "a" * 40
@@ -27,10 +28,6 @@ PASSWORD = "correct horse battery staple"
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="streams are recorded as blocks on PostgreSQL only"
 )
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
 def limited_staff(*codenames: str, email: str = "limited-staff@harbourmaster.example") -> User:
@@ -54,10 +51,7 @@ def staff_with(*codenames: str, email: str = "limited-staff@harbourmaster.exampl
     return signed_in(limited_staff(*codenames, email=email))
 
 
-@pytest.fixture
-def staff(client, world):
-    client.force_login(world.staff)
-    return client
+staff = test_admin.staff  # the standing world's superuser, signed in
 
 
 def machine_token(world) -> tuple[AccessToken, dict]:

@@ -8,7 +8,6 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.test import Client as BrowserClient
-from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
@@ -17,13 +16,9 @@ from tenants.models import Client, Tenant
 from tenants.services import TenantDeleted, client_create, tenant_activate, tenant_delete, tenant_suspend
 from tests.api.conftest import assert_problem
 from tests.api.races import answer_while_a_create_commits_late
-from tests.test_admin import resubmit
+from tests.test_admin import resubmit, url
 
 from .conftest import SYSTEM
-
-
-def url(model, view: str, *args) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
 @pytest.fixture
